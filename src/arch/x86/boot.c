@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/* boot.c: loading Linux the way the x86 boot protocol describes, with the
+ * pure pieces (bzImage header, e820, ACPI) from src/boot. */
+#include "boot.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "boot/acpi/tables.h"
+#include "boot/bzimage.h"
+#include "boot/e820.h"
+#include "common/err.h"
+#include "common/file.h"
+#include "engine/engine.h"
+#include "layout.h"
+#include "regs.h"
+#include "vmm/gmem.h"
+
+int x86_boot_load(const struct vm_config *cfg, const struct gmem *mem, struct x86_boot *out,
+		  struct err *err)
+{
+	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	struct bzimage_info bi;
+	struct e820_entry e820[16];
+	struct boot_setup bs = { 0 };
+	struct acpi_config acpi = { .nr_cpus = cfg->vcpus, .base_gpa = LAYOUT_ACPI };
+	uint64_t initrd_gpa = 0;
+	size_t cmdline_len, acpi_used;
+	void *p;
+	int r, n;
+
+	r = file_map(cfg->kernel, "kernel", &kernel, err);
+	if (r < 0)
+		return r;
+	r = bzimage_parse(kernel.data, kernel.len, cfg->kernel, &bi, err);
+	if (r < 0)
+		goto out;
+	r = bzimage_check_cmdline(&bi, cfg->cmdline, err);
+	if (r < 0)
+		goto out;
+	if (cfg->initrd) {
+		r = file_map(cfg->initrd, "initrd", &initrd, err);
+		if (r < 0)
+			goto out;
+	}
+	r = bzimage_place_initrd(&bi, mem->size, LAYOUT_HIGH_MEM, initrd.len, &initrd_gpa, err);
+	if (r < 0)
+		goto out;
+
+	/* the protected-mode kernel at 1 MiB; it decompresses and relocates itself */
+	if (gmem_write(mem, LAYOUT_HIGH_MEM, (const uint8_t *)kernel.data + bi.kernel_offset,
+		       bi.kernel_size) < 0) {
+		r = err_set(err, ENOMEM, "kernel %s does not fit in guest memory", cfg->kernel);
+		goto out;
+	}
+	if (initrd.len && gmem_write(mem, initrd_gpa, initrd.data, initrd.len) < 0) {
+		r = err_set(err, ENOMEM, "initrd %s does not fit in guest memory", cfg->initrd);
+		goto out;
+	}
+	cmdline_len = strlen(cfg->cmdline);
+	if (gmem_write(mem, LAYOUT_CMDLINE, cfg->cmdline, cmdline_len + 1) < 0) {
+		r = err_set(err, EINVAL, "command line does not fit");
+		goto out;
+	}
+
+	n = e820_build(mem->size, e820, ARRAY_SIZE(e820));
+	if (n < 0) {
+		r = err_set(err, -n, "memory map for %llu MiB failed",
+			    (unsigned long long)(mem->size >> 20));
+		goto out;
+	}
+	p = gmem_ptr(mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
+	r = p ? acpi_build(&acpi, p, LAYOUT_ACPI_SIZE, &acpi_used) : -EFAULT;
+	if (r < 0) {
+		r = err_set(err, -r, "ACPI tables for %u vCPUs do not fit", cfg->vcpus);
+		goto out;
+	}
+	bs.kernel_gpa = LAYOUT_HIGH_MEM;
+	bs.cmdline_gpa = LAYOUT_CMDLINE;
+	bs.cmdline_len = cmdline_len;
+	bs.initrd_gpa = initrd.len ? initrd_gpa : 0;
+	bs.initrd_size = initrd.len;
+	bs.rsdp_gpa = LAYOUT_ACPI;
+	bs.e820 = e820;
+	bs.e820_nr = (unsigned)n;
+	p = gmem_ptr(mem, LAYOUT_ZERO_PAGE, 4096);
+	r = bzimage_fill_zero_page(kernel.data, kernel.len, &bi, &bs, p, err);
+	if (r < 0)
+		goto out;
+	r = regs_write_boot_tables(mem);
+	if (r < 0) {
+		err_set(err, -r, "boot page tables do not fit");
+		goto out;
+	}
+	out->entry = bzimage_entry64(LAYOUT_HIGH_MEM);
+	out->zero_page = LAYOUT_ZERO_PAGE;
+out:
+	file_unmap(&initrd);
+	file_unmap(&kernel);
+	return r;
+}

@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: MIT */
+/* boot.h: put a Linux bzImage, its initrd and command line, the memory map
+ * and the ACPI tables into guest RAM, ready for the 64-bit entry. */
+#ifndef DOMUS_X86_BOOT_H
+#define DOMUS_X86_BOOT_H
+
+#include <stdint.h>
+
+struct gmem;
+struct err;
+struct vm_config;
+
+struct x86_boot {
+	uint64_t entry;		/* RIP of the boot vCPU */
+	uint64_t zero_page;	/* RSI of the boot vCPU */
+};
+
+/* x86_boot_load: read cfg->kernel / cfg->initrd and lay everything out in
+ * (mem) for (cfg->vcpus) CPUs. Errors name the file and the limit hit. */
+int x86_boot_load(const struct vm_config *cfg, const struct gmem *mem, struct x86_boot *out,
+		  struct err *err);
+
+#endif

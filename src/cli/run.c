@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* run.c: `domus run`: check the request, choose the engine, put the console
+ * on this terminal, boot, and turn the way the guest ended into our status. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "boot/bzimage.h"
+#include "cli.h"
+#include "common/err.h"
+#include "common/ev.h"
+#include "common/file.h"
+#include "common/log.h"
+#include "console/console.h"
+#include "engine/engine.h"
+#include "run_args.h"
+
+static unsigned long long host_memory_mib(void)
+{
+	struct sysinfo si;
+
+	if (sysinfo(&si) < 0)
+		return 0;
+	return (unsigned long long)si.totalram * si.mem_unit >> 20;
+}
+
+/* Check the files before any engine starts, so both engines report bad input
+ * the same way: missing, unreadable, not a bzImage, command line too long. */
+static int run_check_files(const struct vm_config *cfg, struct err *err)
+{
+	struct mapped_file kernel, initrd;
+	struct bzimage_info info;
+	uint64_t initrd_size = 0, initrd_gpa;
+	int r;
+
+	r = file_map(cfg->kernel, "kernel", &kernel, err);
+	if (r < 0)
+		return r;
+	r = bzimage_parse(kernel.data, kernel.len, cfg->kernel, &info, err);
+	if (r < 0)
+		goto out;
+	r = bzimage_check_cmdline(&info, cfg->cmdline, err);
+	if (r < 0)
+		goto out;
+	if (cfg->initrd) {
+		r = file_map(cfg->initrd, "initrd", &initrd, err);
+		if (r < 0)
+			goto out;
+		initrd_size = initrd.len;
+		file_unmap(&initrd);
+	}
+	/* the kernel's own footprint and the initrd must fit in --memory */
+	r = bzimage_place_initrd(&info, cfg->memory_mib << 20, LAYOUT_HIGH_MEM, initrd_size,
+				 &initrd_gpa, err);
+out:
+	file_unmap(&kernel);
+	return r;
+}
+
+struct run_ctx {
+	struct ev_loop *loop;
+	int sigfd;
+};
+
+static void run_on_quit(void *arg)
+{
+	struct run_ctx *ctx = arg;
+	ev_stop(ctx->loop, VM_EXIT_QUIT);
+}
+
+static void run_on_signal(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	(void)events;
+	(void)arg;
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("stopping the guest: received signal %u", si.ssi_signo);
+	ev_stop(loop, VM_EXIT_QUIT);
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static char def_kernel[4096], def_initrd[4096];
+	struct run_args args;
+	struct err err = { 0 };
+	const struct engine_ops *engine;
+	char why[256];
+	struct run_ctx ctx = { .sigfd = -1 };
+	struct console *con = NULL;
+	sigset_t mask;
+	int status;
+
+	if (run_args_parse(argc, argv, host_memory_mib(), &args, &err) < 0) {
+		log_error("run: %s", err.msg);
+		return VM_EXIT_USAGE;
+	}
+	if (args.help) {
+		fputs(run_usage, stdout);
+		return 0;
+	}
+	if (!args.kernel_given) {
+		snprintf(def_kernel, sizeof(def_kernel), "%s/guest/vmlinuz", cli_self_dir());
+		args.cfg.kernel = def_kernel;
+		if (!args.initrd_given) {
+			snprintf(def_initrd, sizeof(def_initrd), "%s/guest/initrd.img",
+				 cli_self_dir());
+			args.cfg.initrd = def_initrd;
+		}
+	}
+	if (run_check_files(&args.cfg, &err) < 0) {
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	if (engine_select(&args.cfg, &engine, why, sizeof(why), &err) < 0) {
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	log_info("%s", why);
+
+	/* Signals become loop events; the vCPU threads inherit the mask. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	status = VM_EXIT_ERROR;
+	ctx.loop = ev_loop_new();
+	if (ctx.loop == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	ctx.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ctx.sigfd < 0 || ev_add(ctx.loop, ctx.sigfd, EPOLLIN, run_on_signal, &ctx) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		goto out;
+	}
+	con = console_new(ctx.loop, STDIN_FILENO, STDOUT_FILENO, &err);
+	if (con == NULL) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	console_on_quit(con, run_on_quit, &ctx);
+
+	int r = engine->run(&args.cfg, ctx.loop, con, &err);
+	if (r < 0) {
+		console_restore_terminal();
+		log_error("%s", err.msg);
+		status = VM_EXIT_ERROR;
+	} else {
+		status = r;
+	}
+out:
+	console_free(con);
+	if (ctx.sigfd >= 0)
+		close(ctx.sigfd);
+	ev_loop_free(ctx.loop);
+	return status;
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/* run_args.c: parsing of `domus run` flags. Hand-written instead of getopt so
+ * errors are ours, it is reentrant for tests, and "--flag=value" and
+ * "--flag value" both work. */
+#include "run_args.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "common/err.h"
+#include "common/parse.h"
+
+const char run_usage[] =
+	"usage: domus run [OPTIONS]\n"
+	"Boot a VM in the foreground; its console (ttyS0) is this terminal.\n"
+	"\n"
+	"  --kernel PATH     Linux bzImage (default: the default guest, build/guest/vmlinuz)\n"
+	"  --initrd PATH     initramfs (default: the default guest's, only without --kernel)\n"
+	"  --cmdline TEXT    kernel command line (default: \"" RUN_DEFAULT_CMDLINE "\")\n"
+	"  --memory SIZE     guest RAM, MiB or with a suffix: 512, 2G (default 256)\n"
+	"  --vcpus N         virtual CPUs, 1-254 (default 1)\n"
+	"  --engine E        kvm, qemu or auto (default auto: kvm when /dev/kvm runs\n"
+	"                    guest kernels at native speed, else qemu)\n"
+	"  -h, --help        this help\n"
+	"\n"
+	"On a terminal: Ctrl-A x quits, Ctrl-A h lists the escapes.\n"
+	"Exit status: 0 guest powered off, 1 error, 2 usage, 3 guest crashed, 4 quit.\n";
+
+enum opt { OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_VCPUS, OPT_ENGINE, OPT_HELP };
+
+static const struct {
+	const char *name;
+	enum opt opt;
+	bool has_arg;
+} run_opts[] = {
+	{ "--kernel", OPT_KERNEL, true },   { "--initrd", OPT_INITRD, true },
+	{ "--cmdline", OPT_CMDLINE, true }, { "--memory", OPT_MEMORY, true },
+	{ "--vcpus", OPT_VCPUS, true },     { "--engine", OPT_ENGINE, true },
+	{ "--help", OPT_HELP, false },	    { "-h", OPT_HELP, false },
+};
+
+static int set_option(enum opt opt, const char *name, const char *val,
+		      unsigned long long host_mem_mib, struct run_args *a, struct err *err)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_KERNEL:
+		if (*val == '\0')
+			return err_set(err, EINVAL, "%s: empty path", name);
+		a->cfg.kernel = val;
+		a->kernel_given = true;
+		return 0;
+	case OPT_INITRD:
+		if (*val == '\0')
+			return err_set(err, EINVAL, "%s: empty path", name);
+		a->cfg.initrd = val;
+		a->initrd_given = true;
+		return 0;
+	case OPT_CMDLINE:
+		a->cfg.cmdline = val;
+		return 0;
+	case OPT_MEMORY:
+		if (parse_size(val, 1ULL << 20, &v) < 0 || v % (1ULL << 20) != 0)
+			return err_set(err, EINVAL,
+				       "%s '%s': expected a size in MiB (e.g. 512) or with a suffix (2G)",
+				       name, val);
+		v >>= 20;
+		if (v < VM_MEMORY_MIN_MIB)
+			return err_set(err, EINVAL, "%s %s: too little memory (minimum %d MiB)",
+				       name, val, VM_MEMORY_MIN_MIB);
+		if (host_mem_mib && v > host_mem_mib)
+			return err_set(err, EINVAL,
+				       "%s %s: too much memory (this host has %llu MiB)", name,
+				       val, host_mem_mib);
+		a->cfg.memory_mib = v;
+		return 0;
+	case OPT_VCPUS:
+		if (parse_u64(val, &v) < 0)
+			return err_set(err, EINVAL, "%s '%s': expected a number of vCPUs", name,
+				       val);
+		if (v < 1 || v > VM_VCPUS_MAX)
+			return err_set(err, EINVAL, "%s %s: out of range (1-%d)", name, val,
+				       VM_VCPUS_MAX);
+		a->cfg.vcpus = (unsigned)v;
+		return 0;
+	case OPT_ENGINE:
+		if (strcmp(val, "kvm") == 0)
+			a->cfg.engine = ENGINE_KVM;
+		else if (strcmp(val, "qemu") == 0)
+			a->cfg.engine = ENGINE_QEMU;
+		else if (strcmp(val, "auto") == 0)
+			a->cfg.engine = ENGINE_AUTO;
+		else
+			return err_set(err, EINVAL, "%s '%s': expected kvm, qemu or auto", name,
+				       val);
+		return 0;
+	case OPT_HELP:
+		a->help = true;
+		return 0;
+	}
+	return err_set(err, EINVAL, "internal: unknown option");
+}
+
+int run_args_parse(int argc, char **argv, unsigned long long host_mem_mib, struct run_args *out,
+		   struct err *err)
+{
+	memset(out, 0, sizeof(*out));
+	out->cfg.cmdline = RUN_DEFAULT_CMDLINE;
+	out->cfg.memory_mib = RUN_DEFAULT_MEMORY_MIB;
+	out->cfg.vcpus = RUN_DEFAULT_VCPUS;
+	out->cfg.engine = ENGINE_AUTO;
+
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		const char *eq = strchr(arg, '=');
+		size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+		size_t k;
+
+		if (arg[0] != '-')
+			return err_set(err, EINVAL, "unexpected argument '%s' (see domus run --help)",
+				       arg);
+		for (k = 0; k < ARRAY_SIZE(run_opts); k++)
+			if (strlen(run_opts[k].name) == name_len &&
+			    strncmp(run_opts[k].name, arg, name_len) == 0)
+				break;
+		if (k == ARRAY_SIZE(run_opts))
+			return err_set(err, EINVAL, "unknown option '%.*s' (see domus run --help)",
+				       (int)name_len, arg);
+		const char *name = run_opts[k].name;
+		const char *val = NULL;
+		if (run_opts[k].has_arg) {
+			if (eq)
+				val = eq + 1;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			else
+				return err_set(err, EINVAL, "option %s needs a value", name);
+		} else if (eq) {
+			return err_set(err, EINVAL, "option %s takes no value", name);
+		}
+		int r = set_option(run_opts[k].opt, name, val, host_mem_mib, out, err);
+		if (r < 0)
+			return r;
+	}
+	/* An --initrd with the default kernel is fine; a --kernel without
+	 * --initrd boots without one. */
+	return 0;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/* file.c: mapping whole files with user-facing errors. */
+#include "file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+
+int file_map(const char *path, const char *what, struct mapped_file *out, struct err *err)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	out->data = NULL;
+	out->len = 0;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return err_setsys(err, errno, "%s %s", what, path);
+	if (fstat(fd, &st) < 0) {
+		r = err_setsys(err, errno, "%s %s", what, path);
+		goto out;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		r = err_set(err, EISDIR, "%s %s: is a directory", what, path);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = err_set(err, EINVAL, "%s %s: not a regular file", what, path);
+		goto out;
+	}
+	if (st.st_size == 0) {
+		r = err_set(err, EINVAL, "%s %s: file is empty", what, path);
+		goto out;
+	}
+	out->data = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (out->data == MAP_FAILED) {
+		out->data = NULL;
+		r = err_setsys(err, errno, "%s %s: mmap", what, path);
+		goto out;
+	}
+	out->len = (size_t)st.st_size;
+out:
+	close(fd);
+	return r;
+}
+
+void file_unmap(struct mapped_file *f)
+{
+	if (f->data)
+		munmap(f->data, f->len);
+	f->data = NULL;
+	f->len = 0;
+}

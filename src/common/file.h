@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* file.h: whole-file helpers for kernels, initrds and small text files. */
+#ifndef DOMUS_FILE_H
+#define DOMUS_FILE_H
+
+#include <stddef.h>
+
+struct err;
+
+struct mapped_file {
+	void *data;
+	size_t len;
+};
+
+/* file_map: map (path) read-only and private. Errors name the path and say
+ * what is wrong (missing, a directory, empty, unreadable). (what) names the
+ * file's role in messages, e.g. "kernel". */
+int file_map(const char *path, const char *what, struct mapped_file *out, struct err *err);
+void file_unmap(struct mapped_file *f);
+
+#endif

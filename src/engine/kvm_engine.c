@@ -1,0 +1,174 @@
+/* SPDX-License-Identifier: MIT */
+/* kvm_engine.c: the KVM engine's monitor. It owns /dev/kvm, creates the VM,
+ * and turns what the guest does into what domus does: poweroff ends with
+ * status 0, reboot builds the VM again in this process, a panic or a triple
+ * fault ends with the crash status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/ev.h"
+#include "common/log.h"
+#include "console/chardev.h"
+#include "console/console.h"
+#include "devices/rtc_cmos.h"
+#include "engine.h"
+#include "vmm/vm.h"
+
+#define KVM_DEVICE "/dev/kvm"
+#define RUN_REBOOT INT32_MIN	/* ev_stop code: build the VM again */
+
+static int kvm_open(struct err *err)
+{
+	int fd = open(KVM_DEVICE, O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			return err_set(err, e, "engine kvm: %s does not exist (no KVM on this host: "
+					       "load kvm_intel or kvm_amd, or use --engine qemu)",
+				       KVM_DEVICE);
+		if (e == EACCES || e == EPERM)
+			return err_set(err, e, "engine kvm: %s: permission denied (run as root or "
+					       "join the kvm group)",
+				       KVM_DEVICE);
+		return err_setsys(err, e, "engine kvm: %s", KVM_DEVICE);
+	}
+	int api = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_API_VERSION) {
+		close(fd);
+		return err_set(err, ENOTSUP, "engine kvm: %s speaks KVM API %d, we need %d",
+			       KVM_DEVICE, api, KVM_API_VERSION);
+	}
+	static const struct {
+		int cap;
+		const char *name;
+	} caps[] = {
+		{ KVM_CAP_IRQCHIP, "in-kernel irqchip" },
+		{ KVM_CAP_PIT2, "in-kernel PIT" },
+		{ KVM_CAP_USER_MEMORY, "user memory" },
+		{ KVM_CAP_EXT_CPUID, "KVM_GET_SUPPORTED_CPUID" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "immediate exit" },
+		{ KVM_CAP_IRQ_ROUTING, "GSI routing" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(caps); i++) {
+		if (ioctl(fd, KVM_CHECK_EXTENSION, caps[i].cap) <= 0) {
+			close(fd);
+			return err_set(err, ENOTSUP, "engine kvm: %s lacks %s", KVM_DEVICE,
+				       caps[i].name);
+		}
+	}
+	return fd;
+}
+
+static int kvm_check(const struct vm_config *cfg, struct err *err)
+{
+	int fd = kvm_open(err);
+	int max;
+
+	if (fd < 0)
+		return fd;
+	max = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	close(fd);
+	if (max > 0 && cfg->vcpus > (unsigned)max)
+		return err_set(err, EINVAL, "engine kvm: %u vCPUs requested, this host's KVM allows %d",
+			       cfg->vcpus, max);
+	return 0;
+}
+
+struct kvm_monitor {
+	struct vm *vm;
+	struct ev_loop *loop;
+};
+
+static void kvm_on_request(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct kvm_monitor *mon = arg;
+	int reason = vm_take_request(mon->vm);
+
+	(void)fd;
+	(void)events;
+	switch (reason) {
+	case 0:
+		return;
+	case VM_REQ_RESET:
+		ev_stop(loop, RUN_REBOOT);
+		return;
+	case VM_REQ_POWEROFF:
+		ev_stop(loop, VM_EXIT_POWEROFF);
+		return;
+	case VM_REQ_PANIC:
+		log_error("guest crashed: kernel panic (pvpanic)");
+		ev_stop(loop, VM_EXIT_CRASH);
+		return;
+	case VM_STOP_TRIPLE_FAULT:
+		log_error("guest crashed: triple fault");
+		ev_stop(loop, VM_EXIT_CRASH);
+		return;
+	default:
+		ev_stop(loop, -EIO);
+		return;
+	}
+}
+
+static void kvm_on_rtc_timer(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	(void)loop;
+	(void)fd;
+	(void)events;
+	rtc_cmos_timer_fired(arg);
+}
+
+static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct console *con,
+		   struct err *err)
+{
+	struct kvm_monitor mon = { .loop = loop };
+	struct chardev *cd = console_chardev(con);
+	int kvm_fd, r;
+
+	kvm_fd = kvm_open(err);
+	if (kvm_fd < 0)
+		return kvm_fd;
+	for (;;) {
+		r = vm_create(&mon.vm, cfg, kvm_fd, cd, err);
+		if (r < 0)
+			break;
+		r = ev_add(loop, mon.vm->req_fd, EPOLLIN, kvm_on_request, &mon);
+		if (r < 0) {
+			err_set(err, -r, "event loop");
+			vm_destroy(mon.vm);
+			break;
+		}
+		int rtc_fd = rtc_cmos_timer_fd(mon.vm->rtc);
+		if (rtc_fd >= 0)
+			ev_add(loop, rtc_fd, EPOLLIN, kvm_on_rtc_timer, mon.vm->rtc);
+		r = vm_start(mon.vm, err);
+		if (r == 0)
+			r = ev_run(loop);
+		ev_del(loop, mon.vm->req_fd);
+		if (rtc_fd >= 0)
+			ev_del(loop, rtc_fd);
+		vm_stop(mon.vm);
+		if (r == -EIO)
+			r = err_set(err, EIO, "engine kvm: %s", mon.vm->error);
+		vm_destroy(mon.vm);
+		chardev_attach(cd, NULL, NULL);
+		if (r != RUN_REBOOT)
+			break;
+	}
+	close(kvm_fd);
+	return r;
+}
+
+const struct engine_ops kvm_engine_ops = {
+	.name = "kvm",
+	.check = kvm_check,
+	.run = kvm_run,
+};

@@ -1,0 +1,489 @@
+/* SPDX-License-Identifier: MIT */
+/* qemu.c: the QEMU engine. Not a second hypervisor: it turns a vm_config into
+ * a qemu-system-x86_64 command line and gives the guest the same experience
+ * as the KVM engine: the console goes through domus's console (so the escapes
+ * and lossless input are the same), and QEMU's end becomes our exit status.
+ *
+ * Lossless input needs one trick. Linux's 8250 driver clears the UART FIFO and
+ * reads RBR when it opens the port, so bytes QEMU delivers before that are
+ * lost. Our own UART waits for the guest to enable receive interrupts; here
+ * we ask QEMU for the same fact: we poll the UART's IER (and LCR, to skip the
+ * divisor-latch window) through QMP's human-monitor-command "i /b" - reads of
+ * IER and LCR have no side effects - and hold input back until IER.RDI is
+ * set. After a guest reset the gate closes again. */
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "common/err.h"
+#include "common/ev.h"
+#include "common/log.h"
+#include "console/chardev.h"
+#include "console/console.h"
+#include "engine.h"
+
+#define QEMU_BINARY	"qemu-system-x86_64"
+#define GATE_POLL_NS	20000000	/* 20 ms between IER polls */
+#define QMP_LINE_MAX	65536
+
+struct qemu_vm {
+	struct ev_loop *loop;
+	struct chardev *cd;
+	pid_t pid;
+	int pidfd;
+	int con_fd;		/* our end of QEMU's stdio (the guest's ttyS0) */
+	int qmp_fd;		/* our end of the QMP monitor */
+	int timer_fd;		/* gate polling */
+	bool gate_open;		/* the guest's UART is ready for input */
+	bool query_pending;	/* an IER/LCR query is in flight */
+	bool panicked;		/* QMP reported GUEST_PANICKED */
+	bool qmp_ready;
+	int qmp_step;		/* which reply we wait for */
+	uint8_t ier, lcr;
+	uint8_t out[4096];	/* input taken from the console, not yet written */
+	size_t out_len, out_off;
+	char qmp_buf[QMP_LINE_MAX];
+	size_t qmp_len;
+};
+
+static const char *qemu_binary(void)
+{
+	const char *env = getenv("DOMUS_QEMU");
+	return env && *env ? env : QEMU_BINARY;
+}
+
+/* Find (name) in PATH like execvp would; 0 if found. */
+static int find_in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[4096];
+
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0 ? 0 : -errno;
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *end = strchrnul(path, ':');
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)(end - path), path, name);
+		if (access(buf, X_OK) == 0)
+			return 0;
+		path = *end ? end + 1 : end;
+	}
+	return -ENOENT;
+}
+
+static int qemu_check(const struct vm_config *cfg, struct err *err)
+{
+	(void)cfg;
+	if (find_in_path(qemu_binary()) < 0)
+		return err_set(err, ENOENT,
+			       "engine qemu: %s not found (install Debian's qemu-system-x86)",
+			       qemu_binary());
+	return 0;
+}
+
+/* --- console input, gated ---------------------------------------------------- */
+static void qemu_pump_input(struct qemu_vm *vm)
+{
+	for (;;) {
+		if (vm->out_off == vm->out_len) {
+			if (!vm->gate_open)
+				return;
+			vm->out_off = 0;
+			vm->out_len = chardev_read(vm->cd, vm->out, sizeof(vm->out));
+			if (vm->out_len == 0)
+				return;
+		}
+		ssize_t n = write(vm->con_fd, vm->out + vm->out_off, vm->out_len - vm->out_off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)	/* QEMU is slow: wait for EPOLLOUT */
+				ev_mod(vm->loop, vm->con_fd, EPOLLIN | EPOLLOUT);
+			return;
+		}
+		vm->out_off += (size_t)n;
+	}
+}
+
+static void qemu_input_ready(void *dev)
+{
+	qemu_pump_input(dev);
+}
+
+static void qemu_on_console(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct qemu_vm *vm = arg;
+	char buf[16384];
+
+	if (events & EPOLLOUT) {
+		ev_mod(loop, fd, EPOLLIN);
+		qemu_pump_input(vm);
+	}
+	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n > 0)
+			chardev_write(vm->cd, buf, (size_t)n);
+		else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			ev_del(loop, fd);	/* QEMU is going away; its pidfd tells */
+	}
+}
+
+/* --- QMP --------------------------------------------------------------------- */
+static void qmp_send(struct qemu_vm *vm, const char *json)
+{
+	size_t len = strlen(json);
+	/* Commands are small and QMP reads them promptly; a short blocking
+	 * write is fine. */
+	while (len > 0) {
+		ssize_t n = write(vm->qmp_fd, json, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;
+		json += n;
+		len -= (size_t)n;
+	}
+}
+
+static void qmp_query_uart(struct qemu_vm *vm)
+{
+	char cmd[256];
+
+	if (vm->query_pending || !vm->qmp_ready)
+		return;
+	vm->query_pending = true;
+	vm->qmp_step = 0;
+	snprintf(cmd, sizeof(cmd),
+		 "{\"execute\":\"human-monitor-command\",\"arguments\":"
+		 "{\"command-line\":\"i /b 0x%x\"}}\n"
+		 "{\"execute\":\"human-monitor-command\",\"arguments\":"
+		 "{\"command-line\":\"i /b 0x%x\"}}\n",
+		 PORT_COM1 + 1, PORT_COM1 + 3);
+	qmp_send(vm, cmd);
+}
+
+static void gate_arm(struct qemu_vm *vm, bool on)
+{
+	struct itimerspec its = { 0 };
+
+	if (on) {
+		its.it_value.tv_nsec = GATE_POLL_NS;
+		its.it_interval.tv_nsec = GATE_POLL_NS;
+	}
+	timerfd_settime(vm->timer_fd, 0, &its, NULL);
+}
+
+/* "portb[0x03f9] = 0x05" → 5 */
+static int parse_port_value(const char *s)
+{
+	const char *eq = strchr(s, '=');
+	if (eq == NULL)
+		return -1;
+	return (int)strtol(eq + 1, NULL, 0);
+}
+
+static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(msg, "QMP", NULL)) {
+		qmp_send(vm, "{\"execute\":\"qmp_capabilities\"}\n");
+		vm->qmp_step = -1;
+		return;
+	}
+	if (json_object_object_get_ex(msg, "event", &v)) {
+		const char *ev = json_object_get_string(v);
+		if (strcmp(ev, "GUEST_PANICKED") == 0) {
+			vm->panicked = true;
+		} else if (strcmp(ev, "RESET") == 0) {
+			/* the guest will re-open its UART: hold input again */
+			vm->gate_open = false;
+			gate_arm(vm, true);
+		}
+		return;
+	}
+	if (json_object_object_get_ex(msg, "return", &v)) {
+		if (vm->qmp_step == -1) {
+			vm->qmp_ready = true;
+			vm->qmp_step = 0;
+			qmp_query_uart(vm);
+			return;
+		}
+		if (!vm->query_pending)
+			return;
+		int val = json_object_is_type(v, json_type_string) ?
+				  parse_port_value(json_object_get_string(v)) : -1;
+		if (vm->qmp_step == 0) {
+			vm->ier = (uint8_t)val;
+			vm->qmp_step = 1;
+			return;
+		}
+		vm->lcr = (uint8_t)val;
+		vm->query_pending = false;
+		/* IER.RDI set outside the divisor-latch window: the driver is
+		 * past its FIFO clear and takes input from now on. */
+		if (val >= 0 && (vm->ier & 0x01) && !(vm->lcr & 0x80) && !vm->gate_open) {
+			vm->gate_open = true;
+			gate_arm(vm, false);
+			qemu_pump_input(vm);
+		}
+		return;
+	}
+	if (json_object_object_get_ex(msg, "error", NULL))
+		vm->query_pending = false;
+}
+
+static void qemu_on_qmp(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct qemu_vm *vm = arg;
+	ssize_t n;
+
+	(void)events;
+	n = read(fd, vm->qmp_buf + vm->qmp_len, sizeof(vm->qmp_buf) - vm->qmp_len - 1);
+	if (n <= 0) {
+		if (n == 0 || (errno != EAGAIN && errno != EINTR))
+			ev_del(loop, fd);
+		return;
+	}
+	vm->qmp_len += (size_t)n;
+	vm->qmp_buf[vm->qmp_len] = '\0';
+	char *line = vm->qmp_buf, *nl;
+	while ((nl = strchr(line, '\n')) != NULL) {
+		*nl = '\0';
+		struct json_object *msg = json_tokener_parse(line);
+		if (msg) {
+			qmp_handle(vm, msg);
+			json_object_put(msg);
+		}
+		line = nl + 1;
+	}
+	vm->qmp_len -= (size_t)(line - vm->qmp_buf);
+	memmove(vm->qmp_buf, line, vm->qmp_len);
+	if (vm->qmp_len == sizeof(vm->qmp_buf) - 1)
+		vm->qmp_len = 0;	/* a line longer than any QMP reply: drop */
+}
+
+static void qemu_on_timer(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	uint64_t ticks;
+
+	(void)loop;
+	(void)events;
+	if (read(fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	qmp_query_uart(arg);
+}
+
+/* --- the QEMU process ---------------------------------------------------------- */
+static int qemu_exit_status(struct qemu_vm *vm, int wstatus, struct err *err)
+{
+	if (vm->panicked) {
+		log_error("guest crashed: kernel panic (pvpanic)");
+		return VM_EXIT_CRASH;
+	}
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+		return VM_EXIT_POWEROFF;
+	if (WIFEXITED(wstatus))
+		return err_set(err, EIO, "engine qemu: %s failed with status %d", qemu_binary(),
+			       WEXITSTATUS(wstatus));
+	return err_set(err, EIO, "engine qemu: %s killed by signal %d", qemu_binary(),
+		       WTERMSIG(wstatus));
+}
+
+static void qemu_on_exit(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct qemu_vm *vm = arg;
+	(void)events;
+	(void)vm;
+	ev_del(loop, fd);
+	/* the status is collected by qemu_run after the loop ends */
+	ev_stop(loop, INT32_MIN);
+}
+
+static void argv_push(char **argv, int *argc, const char *s)
+{
+	argv[(*argc)++] = (char *)s;
+}
+
+static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_peer,
+		      int qmp_peer, struct err *err)
+{
+	char mem[32], smp[32], qmp[64];
+	char *argv[64];
+	int argc = 0;
+	bool kvm = engine_kvm_native();
+
+	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)cfg->memory_mib);
+	snprintf(smp, sizeof(smp), "%u", cfg->vcpus);
+	snprintf(qmp, sizeof(qmp), "socket,id=qmp,fd=%d", qmp_peer);
+	argv_push(argv, &argc, qemu_binary());
+	argv_push(argv, &argc, "-M");
+	argv_push(argv, &argc, "q35");
+	argv_push(argv, &argc, "-accel");
+	argv_push(argv, &argc, kvm ? "kvm" : "tcg");
+	argv_push(argv, &argc, "-cpu");
+	argv_push(argv, &argc, kvm ? "host" : "max");
+	argv_push(argv, &argc, "-m");
+	argv_push(argv, &argc, mem);
+	argv_push(argv, &argc, "-smp");
+	argv_push(argv, &argc, smp);
+	argv_push(argv, &argc, "-nodefaults");
+	argv_push(argv, &argc, "-no-user-config");
+	argv_push(argv, &argc, "-display");
+	argv_push(argv, &argc, "none");
+	argv_push(argv, &argc, "-chardev");
+	argv_push(argv, &argc, "stdio,id=con0,signal=off");
+	argv_push(argv, &argc, "-serial");
+	argv_push(argv, &argc, "chardev:con0");
+	argv_push(argv, &argc, "-chardev");
+	argv_push(argv, &argc, qmp);
+	argv_push(argv, &argc, "-mon");
+	argv_push(argv, &argc, "chardev=qmp,mode=control");
+	argv_push(argv, &argc, "-rtc");
+	argv_push(argv, &argc, "base=utc");
+	/* The same crash signal as the KVM engine: QEMU's ISA pvpanic at 0x505. */
+	argv_push(argv, &argc, "-device");
+	argv_push(argv, &argc, "pvpanic");
+	argv_push(argv, &argc, "-action");
+	argv_push(argv, &argc, "panic=exit-failure");
+	argv_push(argv, &argc, "-kernel");
+	argv_push(argv, &argc, cfg->kernel);
+	if (cfg->initrd) {
+		argv_push(argv, &argc, "-initrd");
+		argv_push(argv, &argc, cfg->initrd);
+	}
+	argv_push(argv, &argc, "-append");
+	argv_push(argv, &argc, cfg->cmdline);
+	argv[argc] = NULL;
+
+	vm->pid = fork();
+	if (vm->pid < 0)
+		return err_setsys(err, errno, "engine qemu: fork");
+	if (vm->pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* QEMU's own stdio is the guest console: our socketpair */
+		if (dup2(con_peer, STDIN_FILENO) < 0 || dup2(con_peer, STDOUT_FILENO) < 0)
+			_exit(127);
+		int fl = fcntl(qmp_peer, F_GETFD);
+		fcntl(qmp_peer, F_SETFD, fl & ~FD_CLOEXEC);
+		/* its own process group: a Ctrl-C on a cooked terminal must not
+		 * reach QEMU behind our back */
+		setpgid(0, 0);
+		execvp(argv[0], argv);
+		fprintf(stderr, "domus: engine qemu: exec %s: %s\n", argv[0], strerror(errno));
+		_exit(127);
+	}
+	return 0;
+}
+
+static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct console *con,
+		    struct err *err)
+{
+	struct qemu_vm *vm;
+	int con_sp[2] = { -1, -1 }, qmp_sp[2] = { -1, -1 };
+	int r, wstatus;
+
+	vm = calloc(1, sizeof(*vm));
+	if (vm == NULL)
+		return err_set(err, ENOMEM, "engine qemu: out of memory");
+	vm->loop = loop;
+	vm->cd = console_chardev(con);
+	vm->pid = -1;
+	vm->pidfd = -1;
+	vm->timer_fd = -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con_sp) < 0 ||
+	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp_sp) < 0) {
+		r = err_setsys(err, errno, "engine qemu: socketpair");
+		goto out;
+	}
+	vm->con_fd = con_sp[0];
+	vm->qmp_fd = qmp_sp[0];
+	fcntl(vm->con_fd, F_SETFL, O_NONBLOCK);
+	fcntl(vm->qmp_fd, F_SETFL, O_NONBLOCK);
+	vm->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->timer_fd < 0) {
+		r = err_setsys(err, errno, "engine qemu: timerfd");
+		goto out;
+	}
+	r = qemu_spawn(vm, cfg, con_sp[1], qmp_sp[1], err);
+	if (r < 0)
+		goto out;
+	close(con_sp[1]);
+	close(qmp_sp[1]);
+	con_sp[1] = qmp_sp[1] = -1;
+	vm->pidfd = (int)syscall(SYS_pidfd_open, vm->pid, 0);
+	if (vm->pidfd < 0) {
+		r = err_setsys(err, errno, "engine qemu: pidfd_open");
+		goto out_kill;
+	}
+	chardev_attach(vm->cd, qemu_input_ready, vm);
+	if ((r = ev_add(loop, vm->con_fd, EPOLLIN, qemu_on_console, vm)) < 0 ||
+	    (r = ev_add(loop, vm->qmp_fd, EPOLLIN, qemu_on_qmp, vm)) < 0 ||
+	    (r = ev_add(loop, vm->timer_fd, EPOLLIN, qemu_on_timer, vm)) < 0 ||
+	    (r = ev_add(loop, vm->pidfd, EPOLLIN, qemu_on_exit, vm)) < 0) {
+		err_set(err, -r, "engine qemu: event loop");
+		goto out_kill;
+	}
+	gate_arm(vm, true);
+
+	r = ev_run(loop);
+	if (r != INT32_MIN) {
+		/* Ctrl-A x or a signal: stop QEMU, politely first */
+		qmp_send(vm, "{\"execute\":\"quit\"}\n");
+		for (int i = 0; i < 100 && waitpid(vm->pid, &wstatus, WNOHANG) == 0; i++)
+			usleep(10000);
+		kill(vm->pid, SIGKILL);
+		waitpid(vm->pid, &wstatus, 0);
+		vm->pid = -1;
+		goto out;
+	}
+	/* drain the console: QEMU may have written its last words */
+	qemu_on_console(loop, vm->con_fd, EPOLLIN, vm);
+	/* and QMP: GUEST_PANICKED comes just before the exit */
+	qemu_on_qmp(loop, vm->qmp_fd, EPOLLIN, vm);
+	waitpid(vm->pid, &wstatus, 0);
+	vm->pid = -1;
+	r = qemu_exit_status(vm, wstatus, err);
+	goto out;
+
+out_kill:
+	kill(vm->pid, SIGKILL);
+	waitpid(vm->pid, NULL, 0);
+out:
+	chardev_attach(vm->cd, NULL, NULL);
+	ev_del(loop, vm->con_fd);
+	ev_del(loop, vm->qmp_fd);
+	ev_del(loop, vm->timer_fd);
+	ev_del(loop, vm->pidfd);
+	for (int i = 0; i < 2; i++) {
+		if (con_sp[i] >= 0)
+			close(con_sp[i]);
+		if (qmp_sp[i] >= 0)
+			close(qmp_sp[i]);
+	}
+	if (vm->timer_fd >= 0)
+		close(vm->timer_fd);
+	if (vm->pidfd >= 0)
+		close(vm->pidfd);
+	free(vm);
+	return r;
+}
+
+const struct engine_ops qemu_engine_ops = {
+	.name = "qemu",
+	.check = qemu_check,
+	.run = qemu_run,
+};

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/* gmem.c: guest RAM backed by one memfd. */
+#include "gmem.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "boot/e820.h"
+#include "common/err.h"
+
+int gmem_create(struct gmem *mem, uint64_t ram_size, struct err *err)
+{
+	uint64_t base[GMEM_MAX_REGIONS], size[GMEM_MAX_REGIONS], off = 0;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->base = NULL;
+	mem->fd = memfd_create("domus-guest-ram", MFD_CLOEXEC);
+	if (mem->fd < 0)
+		return err_setsys(err, errno, "guest memory: memfd_create");
+	if (ftruncate(mem->fd, (off_t)ram_size) < 0) {
+		int r = err_setsys(err, errno, "guest memory: cannot size %llu MiB",
+				   (unsigned long long)(ram_size >> 20));
+		close(mem->fd);
+		mem->fd = -1;
+		return r;
+	}
+	/* MAP_NORESERVE: pages are allocated as the guest touches them. */
+	mem->base = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+			 mem->fd, 0);
+	if (mem->base == MAP_FAILED) {
+		int r = err_setsys(err, errno, "guest memory: mmap %llu MiB",
+				   (unsigned long long)(ram_size >> 20));
+		mem->base = NULL;
+		close(mem->fd);
+		mem->fd = -1;
+		return r;
+	}
+	madvise(mem->base, ram_size, MADV_HUGEPAGE);
+	mem->size = ram_size;
+	mem->nr_regions = e820_ram_slots(ram_size, base, size);
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		mem->regions[i] = (struct gmem_region){
+			.gpa = base[i], .size = size[i], .hva = mem->base + off, .fd_offset = off,
+		};
+		off += size[i];
+	}
+	return 0;
+}
+
+void gmem_destroy(struct gmem *mem)
+{
+	if (mem->base)
+		munmap(mem->base, mem->size);
+	if (mem->fd >= 0)
+		close(mem->fd);
+	memset(mem, 0, sizeof(*mem));
+	mem->fd = -1;
+}
+
+void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len)
+{
+	uint64_t end;
+
+	if (ckd_add(&end, gpa, len))
+		return NULL;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct gmem_region *r = &mem->regions[i];
+		if (gpa >= r->gpa && end <= r->gpa + r->size)
+			return r->hva + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+int gmem_write(const struct gmem *mem, uint64_t gpa, const void *src, uint64_t len)
+{
+	void *dst = gmem_ptr(mem, gpa, len);
+
+	if (dst == NULL)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/* gmem.h: guest RAM. One memfd holds all of it (snapshots and migration will
+ * map or send the same fd); it is mapped once and split into KVM memory slots
+ * around the 32-bit MMIO hole. Every guest-physical access by the VMM goes
+ * through gmem_ptr(), which checks the whole range lies in RAM. */
+#ifndef DOMUS_GMEM_H
+#define DOMUS_GMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct err;
+
+#define GMEM_MAX_REGIONS 2
+
+struct gmem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint8_t *hva;		/* host mapping of the region */
+	uint64_t fd_offset;	/* offset of the region in the memfd */
+};
+
+struct gmem {
+	int fd;			/* memfd with all guest RAM */
+	uint64_t size;		/* bytes of RAM */
+	uint8_t *base;		/* mapping of the whole memfd */
+	struct gmem_region regions[GMEM_MAX_REGIONS];
+	unsigned nr_regions;
+};
+
+/* gmem_create: (ram_size) bytes of RAM laid out as e820_ram_slots() says. */
+int gmem_create(struct gmem *mem, uint64_t ram_size, struct err *err);
+void gmem_destroy(struct gmem *mem);
+
+/* gmem_ptr: host pointer for [gpa, gpa+len) if it lies inside one RAM region
+ * (overflow-checked), else NULL. */
+void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len);
+
+/* gmem_write: copy (len) bytes to (gpa); -EFAULT outside RAM. */
+int gmem_write(const struct gmem *mem, uint64_t gpa, const void *src, uint64_t len);
+
+#endif

@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+/* vm.c: creating a KVM VM for a stock Linux guest: in-kernel irqchip and PIT,
+ * RAM slots, the legacy PC devices, the kernel loaded per the boot protocol,
+ * and the vCPUs with their CPUID. */
+#include "vm.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "arch/x86/boot.h"
+#include "arch/x86/cpuid.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/regs.h"
+#include "common/err.h"
+#include "devices/acpi_pm.h"
+#include "devices/i8042.h"
+#include "devices/irq.h"
+#include "devices/pvpanic.h"
+#include "devices/rtc_cmos.h"
+#include "devices/serial8250.h"
+#include "engine/engine.h"
+
+/* --- stop requests ------------------------------------------------------------ */
+static int request_rank(int reason)
+{
+	switch (reason) {
+	case VM_REQ_PANIC: return 5;
+	case VM_STOP_ERROR: return 4;
+	case VM_STOP_TRIPLE_FAULT: return 3;
+	case VM_REQ_POWEROFF: return 2;
+	case VM_REQ_RESET: return 1;
+	default: return 0;
+	}
+}
+
+void vm_post(struct vm *vm, int reason)
+{
+	int cur = atomic_load(&vm->request);
+	uint64_t one = 1;
+
+	while (request_rank(reason) > request_rank(cur))
+		if (atomic_compare_exchange_weak(&vm->request, &cur, reason))
+			break;
+	if (write(vm->req_fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: the monitor is already woken */
+	}
+}
+
+int vm_take_request(struct vm *vm)
+{
+	uint64_t v;
+
+	if (read(vm->req_fd, &v, sizeof(v)) < 0) {
+		/* nothing pending on the eventfd */
+	}
+	return atomic_exchange(&vm->request, 0);
+}
+
+static void vm_requester_cb(void *ctx, enum vm_request req)
+{
+	vm_post(ctx, (int)req);
+}
+
+/* --- interrupts --------------------------------------------------------------- */
+static void vm_irq_set(void *ctx, unsigned gsi, int level)
+{
+	struct vm *vm = ctx;
+	struct kvm_irq_level irq = { .irq = gsi, .level = (uint32_t)level };
+
+	ioctl(vm->vm_fd, KVM_IRQ_LINE, &irq);
+}
+
+static struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)
+{
+	return (struct irq_line){ .set_level = vm_irq_set, .ctx = vm, .gsi = gsi };
+}
+
+/* --- devices ------------------------------------------------------------------ */
+static int vm_add_device(struct vm *vm, const struct dev_ops *ops, void *dev, struct err *err)
+{
+	if (dev == NULL)
+		return err_set(err, ENOMEM, "%s: cannot create the device", ops->name);
+	if (vm->nr_devs == VM_MAX_DEVICES) {
+		ops->destroy(dev);
+		return err_set(err, ENOSPC, "too many devices");
+	}
+	vm->devs[vm->nr_devs++] = (struct vm_device){ ops, dev };
+	return 0;
+}
+
+static int vm_map_pio(struct vm *vm, uint64_t base, uint64_t len, const struct io_ops *ops,
+		      void *dev, struct err *err)
+{
+	int r = iobus_register(&vm->pio, base, len, ops, dev);
+	if (r < 0)
+		return err_set(err, -r, "I/O ports 0x%llx+%llu: cannot register",
+			       (unsigned long long)base, (unsigned long long)len);
+	return 0;
+}
+
+static int vm_add_legacy_devices(struct vm *vm, struct err *err)
+{
+	struct vm_requester req = { .request = vm_requester_cb, .ctx = vm };
+	struct i8042 *kbd;
+	struct pvpanic *panic;
+	int r;
+
+	vm->uart = serial8250_create(vm->console, vm_irq_line(vm, IRQ_COM1));
+	if ((r = vm_add_device(vm, &serial8250_dev_ops, vm->uart, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_COM1, 8, &serial8250_io_ops, vm->uart, err)) < 0)
+		return r;
+
+	kbd = i8042_create(req, vm_irq_line(vm, IRQ_I8042_KBD));
+	if ((r = vm_add_device(vm, &i8042_dev_ops, kbd, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_I8042_DATA, 1, &i8042_data_io_ops, kbd, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_I8042_CMD, 1, &i8042_cmd_io_ops, kbd, err)) < 0)
+		return r;
+
+	vm->rtc = rtc_cmos_create(vm_irq_line(vm, IRQ_RTC), vm->mem.size);
+	if ((r = vm_add_device(vm, &rtc_cmos_dev_ops, vm->rtc, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_RTC, 2, &rtc_cmos_io_ops, vm->rtc, err)) < 0)
+		return r;
+
+	vm->pm = acpi_pm_create(req, vm_irq_line(vm, IRQ_ACPI_SCI));
+	if ((r = vm_add_device(vm, &acpi_pm_dev_ops, vm->pm, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_ACPI_PM1A_EVT, 4, &acpi_pm_evt_io_ops, vm->pm, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_ACPI_PM1A_CNT, 2, &acpi_pm_cnt_io_ops, vm->pm, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_ACPI_PM_TMR, 4, &acpi_pm_tmr_io_ops, vm->pm, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_ACPI_GPE0, 4, &acpi_pm_gpe_io_ops, vm->pm, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_RESET, 1, &acpi_pm_reset_io_ops, vm->pm, err)) < 0)
+		return r;
+
+	panic = pvpanic_create(req);
+	if ((r = vm_add_device(vm, &pvpanic_dev_ops, panic, err)) < 0 ||
+	    (r = vm_map_pio(vm, PORT_PVPANIC, 1, &pvpanic_io_ops, panic, err)) < 0)
+		return r;
+	return 0;
+}
+
+/* --- the VM ------------------------------------------------------------------- */
+
+/* GSI routing as on a PC: ISA IRQs 0-15 reach the 8259 pair (IRQ2 is the
+ * cascade) and the IOAPIC, except that the timer's IRQ0 arrives on IOAPIC
+ * pin 2, as the MADT's interrupt source override says. KVM's default table
+ * maps GSI 0 to pin 0; Linux's timer check would then fail. */
+static int vm_setup_irq_routing(struct vm *vm, struct err *err)
+{
+	enum { NR_IOAPIC_PINS = 24, MAX_ROUTES = 64 };
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry e[MAX_ROUTES];
+	} rt;
+	unsigned n = 0;
+
+	memset(&rt, 0, sizeof(rt));
+	for (unsigned gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		rt.e[n].gsi = gsi;
+		rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		rt.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		rt.e[n].u.irqchip.pin = gsi % 8;
+		n++;
+	}
+	for (unsigned gsi = 0; gsi < NR_IOAPIC_PINS; gsi++) {
+		if (gsi == 2)
+			continue;
+		rt.e[n].gsi = gsi;
+		rt.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		rt.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		rt.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		n++;
+	}
+	rt.hdr.nr = n;
+	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0)
+		return err_setsys(err, errno, "KVM_SET_GSI_ROUTING");
+	return 0;
+}
+static int vm_setup_kvm(struct vm *vm, struct err *err)
+{
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	uint64_t identity = LAYOUT_IDENTITY_MAP;
+	int n;
+
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return err_setsys(err, errno, "KVM_CREATE_VM");
+	n = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (n <= 0)
+		return err_setsys(err, errno, "KVM_GET_VCPU_MMAP_SIZE");
+	vm->run_size = (size_t)n;
+	/* Intel needs these two pages out of the guest's way; AMD ignores them. */
+	if (ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_TSS) < 0)
+		return err_setsys(err, errno, "KVM_SET_TSS_ADDR");
+	ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity);
+	if (ioctl(vm->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return err_setsys(err, errno, "KVM_CREATE_IRQCHIP");
+	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return err_setsys(err, errno, "KVM_CREATE_PIT2");
+	if (vm_setup_irq_routing(vm, err) < 0)
+		return -EIO;
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct gmem_region *g = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.guest_phys_addr = g->gpa,
+			.memory_size = g->size,
+			.userspace_addr = (uintptr_t)g->hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return err_setsys(err, errno, "KVM_SET_USER_MEMORY_REGION %u", i);
+	}
+	vm->cpuid = cpuid_supported(vm->kvm_fd, err);
+	return vm->cpuid ? 0 : -ENOMEM;
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct chardev *console,
+	      struct err *err)
+{
+	struct x86_boot boot;
+	struct vm *vm;
+	int r;
+
+	vm = calloc(1, sizeof(*vm));
+	if (vm == NULL)
+		return err_set(err, ENOMEM, "out of memory");
+	vm->cfg = cfg;
+	vm->kvm_fd = kvm_fd;
+	vm->vm_fd = -1;
+	vm->console = console;
+	vm->mem.fd = -1;
+	vm->trace = getenv("DOMUS_TRACE") != NULL;
+	iobus_init(&vm->pio);
+	iobus_init(&vm->mmio);
+	vm->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->req_fd < 0) {
+		r = err_setsys(err, errno, "eventfd");
+		goto err;
+	}
+	r = gmem_create(&vm->mem, cfg->memory_mib << 20, err);
+	if (r < 0)
+		goto err;
+	r = vm_setup_kvm(vm, err);
+	if (r < 0)
+		goto err;
+	r = x86_boot_load(cfg, &vm->mem, &boot, err);
+	if (r < 0)
+		goto err;
+	r = vm_add_legacy_devices(vm, err);
+	if (r < 0)
+		goto err;
+
+	vm->vcpus = calloc(cfg->vcpus, sizeof(*vm->vcpus));
+	if (vm->vcpus == NULL) {
+		r = err_set(err, ENOMEM, "out of memory");
+		goto err;
+	}
+	vm->nr_vcpus = cfg->vcpus;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].fd = -1;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		r = vcpu_create(vm, &vm->vcpus[i], i, err);
+		if (r < 0)
+			goto err;
+	}
+	/* Only the boot vCPU starts in long mode; the others wait for the
+	 * guest's INIT/SIPI in the in-kernel local APIC. */
+	r = regs_setup_boot_vcpu(vm->vcpus[0].fd, boot.entry, boot.zero_page);
+	if (r < 0) {
+		err_setsys(err, -r, "boot vCPU registers");
+		goto err;
+	}
+	*out = vm;
+	return 0;
+err:
+	vm_destroy(vm);
+	return r;
+}
+
+int vm_start(struct vm *vm, struct err *err)
+{
+	vcpu_init_signals();
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		int r = vcpu_start(&vm->vcpus[i], err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+void vm_stop(struct vm *vm)
+{
+	atomic_store(&vm->stopping, true);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_join(&vm->vcpus[i]);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm == NULL)
+		return;
+	vm_stop(vm);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	for (unsigned i = vm->nr_devs; i-- > 0;)
+		vm->devs[i].ops->destroy(vm->devs[i].dev);
+	iobus_free(&vm->pio);
+	iobus_free(&vm->mmio);
+	free(vm->cpuid);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	gmem_destroy(&vm->mem);
+	if (vm->req_fd >= 0)
+		close(vm->req_fd);
+	free(vm);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/* vm.h: one KVM virtual machine: its memory, vCPUs, devices and I/O buses.
+ * All per-VM state hangs off struct vm (no globals), so a reboot is "destroy
+ * and create again" and several VMs could share a process. */
+#ifndef DOMUS_VM_H
+#define DOMUS_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "devices/device.h"
+#include "gmem.h"
+#include "iobus.h"
+
+struct err;
+struct chardev;
+struct vm_config;
+struct kvm_cpuid2;
+struct kvm_run;
+
+/* Why the VM stopped, beyond what devices request (enum vm_request). */
+enum vm_stop {
+	VM_STOP_TRIPLE_FAULT = 100,	/* KVM_EXIT_SHUTDOWN */
+	VM_STOP_ERROR,			/* the hypervisor failed: vm->error says why */
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+};
+
+struct vm_device {
+	const struct dev_ops *ops;
+	void *dev;
+};
+
+#define VM_MAX_DEVICES 16
+
+struct vm {
+	const struct vm_config *cfg;
+	int kvm_fd;		/* borrowed from the engine */
+	int vm_fd;
+	size_t run_size;	/* mmap size of struct kvm_run */
+	struct gmem mem;
+	struct iobus pio;
+	struct iobus mmio;
+	struct kvm_cpuid2 *cpuid;	/* what KVM supports; patched per vCPU */
+	unsigned nr_vcpus;
+	struct vcpu *vcpus;
+	struct vm_device devs[VM_MAX_DEVICES];
+	unsigned nr_devs;
+	struct serial8250 *uart;
+	struct acpi_pm *pm;
+	struct rtc_cmos *rtc;
+	struct chardev *console;
+
+	/* Stopping: a device or vCPU posts a request; the monitor (the engine's
+	 * event loop) reads it from req_fd and acts. */
+	int req_fd;			/* eventfd */
+	_Atomic int request;		/* enum vm_request or enum vm_stop, 0: none */
+	_Atomic bool stopping;		/* vCPUs leave KVM_RUN and exit */
+	char error[256];		/* for VM_STOP_ERROR */
+	bool trace;			/* DOMUS_TRACE: print boot milestones */
+};
+
+/* vm_create: a VM for (cfg) on (kvm_fd) with the kernel loaded and devices
+ * in place, vCPUs created but not running. (console) is the UART's host side. */
+int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct chardev *console,
+	      struct err *err);
+/* vm_start: start one thread per vCPU. */
+int vm_start(struct vm *vm, struct err *err);
+/* vm_post: ask the monitor to stop the VM for (reason); the most severe
+ * reason wins (panic > error > triple fault > poweroff > reset). Any thread. */
+void vm_post(struct vm *vm, int reason);
+/* vm_take_request: the pending reason (0 if none), cleared. Monitor only. */
+int vm_take_request(struct vm *vm);
+/* vm_stop: make every vCPU leave KVM_RUN and join the threads. */
+void vm_stop(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Implemented in vcpu.c */
+int vcpu_create(struct vm *vm, struct vcpu *vcpu, unsigned id, struct err *err);
+int vcpu_start(struct vcpu *vcpu, struct err *err);
+void vcpu_kick(struct vcpu *vcpu);
+void vcpu_join(struct vcpu *vcpu);
+void vcpu_destroy(struct vcpu *vcpu);
+/* vcpu_init_signals: install the no-op handler of the kick signal. */
+void vcpu_init_signals(void);
+
+#endif

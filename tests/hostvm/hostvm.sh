@@ -1,0 +1,269 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# hostvm.sh: run a script inside the nested test host ("L1"): a QEMU TCG
+# virtual machine with an emulated AMD SVM CPU, in which the Debian kernel
+# loads kvm-amd, so /dev/kvm inside is a real (nested) KVM.
+#
+#   tests/hostvm/hostvm.sh [options] SCRIPT      run SCRIPT as /hv/run.sh in L1
+#   tests/hostvm/hostvm.sh [options] -c 'CMDS'   the same with an inline script
+#   tests/hostvm/hostvm.sh --interactive [...]   a root shell in L1 ("hostvm# ")
+#
+# Options:
+#   --with-qemu        put qemu-system-x86_64 (+ libraries, firmware) in the payload
+#   --need-domus       skip (77) if the domus binary is missing
+#   --no-domus         leave domus out of the payload even if it exists
+#                      (default: include it if it exists; skip if it is missing and
+#                      the script calls "domus")
+#   --add SRC[:DEST]   copy SRC (file or dir) to /hv/DEST (default /hv/bin/<name>
+#                      for executables, /hv/<name> otherwise); dynamic ELF
+#                      executables get their libraries in /hv/lib (repeatable)
+#   --timeout SEC      power L1 off after SEC seconds (default 900 for scripts,
+#                      none for --interactive; 0 = none)
+#   --memory MIB       L1 memory (default 3072)
+#   --smp N            L1 vCPUs (default 1; N > 1 turns on multi-threaded TCG)
+#   --append ARGS      more L1 kernel command line
+#   --guest DIR        guest kernel/initramfs/modules (default build/guest)
+#   --quiet            don't stream the console (it is still in the log)
+#   --keep             keep the run directory (payload image, console log)
+#
+# Environment: DOMUS_BIN (default build/domus), HOSTVM_MODULES (more L1 modules).
+#
+# Exit status: the script's exit status; 77 = skipped (prerequisite missing, the
+# reason on stdout as "SKIP: ..."); 124 = timeout; 125 = L1 failed (QEMU error,
+# L1 setup failure, L1 died before reporting a status); 2 = usage error.
+# The console of the last run is kept in build/hostvm/last-console.log.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+out=$top/build/hostvm
+guest=${HOSTVM_GUEST:-$top/build/guest}
+domus_bin=${DOMUS_BIN:-$top/build/domus}
+
+with_qemu=0 interactive=0 domus_mode=auto timeout= memory=3072 smp=1 append= quiet=0 keep=0
+script= inline=
+adds=()
+
+usage() { sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0" | sed -n '3,/^Exit/p' >&2; exit 2; }
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "hostvm: $*" >&2; exit 125; }
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--with-qemu) with_qemu=1 ;;
+	--interactive|-i) interactive=1 ;;
+	--need-domus) domus_mode=need ;;
+	--no-domus) domus_mode=no ;;
+	--add) [ $# -ge 2 ] || usage; adds+=("$2"); shift ;;
+	--timeout) [ $# -ge 2 ] || usage; timeout=$2; shift ;;
+	--memory|-m) [ $# -ge 2 ] || usage; memory=$2; shift ;;
+	--smp) [ $# -ge 2 ] || usage; smp=$2; shift ;;
+	--append) [ $# -ge 2 ] || usage; append="$append $2"; shift ;;
+	--guest) [ $# -ge 2 ] || usage; guest=$2; shift ;;
+	--quiet|-q) quiet=1 ;;
+	--keep) keep=1 ;;
+	-c) [ $# -ge 2 ] || usage; inline=$2; shift ;;
+	-h|--help) usage ;;
+	--) shift; break ;;
+	-*) echo "hostvm: unknown option $1" >&2; usage ;;
+	*) break ;;
+	esac
+	shift
+done
+if [ $# -gt 0 ]; then script=$1; shift; fi
+[ $# -eq 0 ] || usage
+[ -n "$script" ] && [ -n "$inline" ] && usage
+[ -n "$script$inline" ] || [ $interactive = 1 ] || usage
+[ -z "$script" ] || [ -f "$script" ] || { echo "hostvm: no such script: $script" >&2; exit 2; }
+case $memory$smp in *[!0-9]*) usage ;; esac
+[ -z "$timeout" ] && { if [ $interactive = 1 ]; then timeout=0; else timeout=900; fi; }
+case $timeout in *[!0-9]*|'') usage ;; esac
+
+# --- prerequisites ----------------------------------------------------------------
+qemu=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 is not installed"
+command -v mke2fs >/dev/null || [ -x /sbin/mke2fs ] || skip "mke2fs (e2fsprogs) is not installed"
+PATH=$PATH:/sbin:/usr/sbin
+for f in vmlinuz initrd.img release modules/modules.dep; do
+	[ -e "$guest/$f" ] || skip "no $guest/$f (run tools/mkguest.sh $guest)"
+done
+[ -x /bin/busybox ] || command -v busybox >/dev/null || skip "busybox-static is not installed"
+qboot=/usr/share/qemu/qboot.rom
+[ -f $qboot ] || qboot=
+
+script_text=$inline
+[ -n "$script" ] && script_text=$(cat "$script")
+case $domus_mode in
+auto)
+	if [ ! -x "$domus_bin" ] && printf '%s\n' "$script_text" |
+		grep -Eq '(^|[[:space:];&|(`$])domus([[:space:]]|$)'; then
+		skip "the script runs domus, but $domus_bin is not built"
+	fi ;;
+need) [ -x "$domus_bin" ] || skip "$domus_bin is not built" ;;
+esac
+
+mkdir -p "$out"
+
+# --- the L1 initramfs (cached) ----------------------------------------------------
+key=$( { cat "$here/mkhostinit.sh"; cat "$guest/release"; stat -c '%Y %s' "$guest/modules/modules.dep";
+	echo "${HOSTVM_MODULES:-}"; } | sha256sum | cut -c1-16)
+hostinit=$out/hostinit-$key.img
+if [ ! -f "$hostinit" ]; then
+	(
+		flock 9
+		if [ ! -f "$hostinit" ]; then
+			tmp=$(mktemp -d "$out/.hostinit.XXXXXX")
+			"$here/mkhostinit.sh" -g "$guest" "$tmp" >/dev/null 2>"$tmp/log" ||
+				{ cat "$tmp/log" >&2; rm -rf "$tmp"; exit 1; }
+			mv "$tmp/hostinit.img" "$hostinit"
+			rm -rf "$tmp"
+			# Old cache entries go.
+			find "$out" -maxdepth 1 -name 'hostinit-*.img' ! -name "${hostinit##*/}" -delete
+		fi
+	) 9>"$out/.lock" || fail "building the L1 initramfs failed"
+fi
+
+# --- the payload ------------------------------------------------------------------
+run=$(mktemp -d "$out/run.XXXXXX")
+qpid=
+cleanup() {
+	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
+		kill -TERM "$qpid" 2>/dev/null
+		sleep 0.5
+		kill -KILL "$qpid" 2>/dev/null
+	fi
+	[ -n "${wpid:-}" ] && kill "$wpid" 2>/dev/null
+	[ -f "$run/console.log" ] && cp "$run/console.log" "$out/last-console.log"
+	if [ $keep = 1 ]; then echo "hostvm: kept $run" >&2; else rm -rf "$run"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+p=$run/payload
+mkdir -p "$p/bin" "$p/lib" "$p/guest" "$p/share/qemu"
+
+is_elf() { [ "$(head -c4 "$1" 2>/dev/null | od -An -tx1 | tr -d ' ')" = 7f454c46 ]; }
+# Copy the shared libraries of ELF $1 (and the loader) to $p/lib.
+add_libs() {
+	local line name path
+	ldd "$1" 2>/dev/null | while read -r line; do
+		case $line in
+		*'=> not found'*) echo "hostvm: warning: $1: ${line%% *} not found" >&2 ;;
+		*'=> /'*)
+			name=${line%% =>*}; path=${line#*=> }; path=${path%% (*}
+			[ -e "$p/lib/$name" ] || cp -L "$path" "$p/lib/$name" ;;
+		/*ld-linux*)
+			path=${line%% (*}
+			[ -e "$p/lib/ld-linux-x86-64.so.2" ] || cp -L "$path" "$p/lib/ld-linux-x86-64.so.2" ;;
+		esac
+	done
+}
+add_exe() { # src dest-relative
+	mkdir -p "$(dirname "$p/$2")"
+	cp -L "$1" "$p/$2" || fail "cannot copy $1"
+	if is_elf "$1" && ! file -L "$1" | grep -q 'statically linked'; then add_libs "$1"; fi
+}
+
+cp -L "$guest/vmlinuz" "$guest/initrd.img" "$p/guest/"
+ln -s ../guest "$p/bin/guest" # domus looks for guest/ next to its binary
+if [ $domus_mode != no ] && [ -x "$domus_bin" ]; then
+	add_exe "$domus_bin" bin/domus
+fi
+if [ $with_qemu = 1 ]; then
+	add_exe "$qemu" bin/qemu-system-x86_64
+	# Firmware for -M microvm (qboot) and -M pc/q35 (SeaBIOS), the option ROMs
+	# QEMU loads for -kernel, and kvmvapic.bin (pc/q35 with KVM).
+	for f in /usr/share/qemu/{bios-microvm.bin,qboot.rom,linuxboot.bin,linuxboot_dma.bin,kvmvapic.bin,pvh.bin,multiboot.bin,multiboot_dma.bin} \
+		/usr/share/seabios/{bios-256k.bin,bios.bin}; do
+		[ -e "$f" ] && cp -L "$f" "$p/share/qemu/"
+	done
+	# TCG as a module, so "-accel tcg" works in L1 too.
+	for m in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so; do
+		[ -e "$m" ] && { mkdir -p "$p/lib/qemu"; cp -L "$m" "$p/lib/qemu/"; add_libs "$m"; }
+	done
+fi
+for a in "${adds[@]}"; do
+	src=${a%%:*} dest=
+	[ "$src" != "$a" ] && dest=${a#*:}
+	[ -e "$src" ] || fail "--add: no such file: $src"
+	if [ -z "$dest" ]; then
+		if [ -f "$src" ] && [ -x "$src" ]; then dest=bin/${src##*/}; else dest=${src##*/}; fi
+	fi
+	if [ -d "$src" ]; then
+		mkdir -p "$(dirname "$p/$dest")"; cp -rL "$src" "$p/$dest"
+	else
+		add_exe "$src" "$dest"
+	fi
+done
+if [ -n "$script" ]; then cp "$script" "$p/run.sh"; elif [ -n "$inline" ]; then printf '%s\n' "$inline" > "$p/run.sh"; fi
+
+# ext4 image, sized from the content (+25% and 8 MiB for metadata).
+kib=$(du -sk --apparent-size "$p" | cut -f1)
+kib=$(( kib + kib / 4 + 8192 ))
+mke2fs -q -F -t ext4 -O ^has_journal -m 0 -E root_owner=0:0 -d "$p" "$run/payload.img" "${kib}k" >/dev/null ||
+	fail "mke2fs failed"
+rm -rf "$p"
+
+# --- boot L1 -----------------------------------------------------------------------
+# EPYC minus the features TCG cannot emulate (that would only print warnings).
+cpu=EPYC,+svm,-rdseed,-sha-ni,-fxsr-opt,-misalignsse,-3dnowprefetch,-osvw,-topoext,-nrip-save,-xsavec
+accel=tcg
+[ "$smp" -gt 1 ] && accel=tcg,thread=multi
+cmdline="console=ttyS0 quiet panic=-1$append"
+[ $interactive = 1 ] && cmdline="$cmdline hostvm.interactive"
+q=("$qemu" -M q35 -accel "$accel" -cpu "$cpu" -m "$memory" -smp "$smp"
+	${qboot:+-bios "$qboot"}
+	-nographic -nodefaults -no-user-config -no-reboot
+	-kernel "$guest/vmlinuz" -initrd "$hostinit" -append "$cmdline"
+	-drive "file=$run/payload.img,format=raw,if=virtio,readonly=on"
+	-pidfile "$run/qemu.pid")
+
+if [ $interactive = 1 ]; then
+	# The console on this terminal, not multiplexed (Ctrl-A belongs to L1's
+	# programs, e.g. domus) and without signals (Ctrl-C goes to L1's shell).
+	# Leave with "exit" (powers L1 off).
+	q+=(-chardev stdio,id=con,signal=off -serial chardev:con)
+	trap - EXIT
+	cleanup_i() { rm -rf "$run"; }
+	trap cleanup_i EXIT
+	if [ "$timeout" -gt 0 ]; then
+		timeout --foreground -k 5 "$timeout" "${q[@]}"
+	else
+		"${q[@]}"
+	fi
+	exit $?
+fi
+
+q+=(-serial stdio)
+start=$(date +%s.%N)
+if [ $quiet = 1 ]; then
+	"${q[@]}" </dev/null >"$run/console.log" 2>&1 &
+else
+	"${q[@]}" </dev/null 2>&1 | tee "$run/console.log" &
+fi
+bgpid=$!
+for _ in $(seq 50); do [ -s "$run/qemu.pid" ] && break; kill -0 $bgpid 2>/dev/null || break; sleep 0.1; done
+qpid=$(cat "$run/qemu.pid" 2>/dev/null)
+wpid=
+if [ "$timeout" -gt 0 ]; then
+	( sleep "$timeout"; touch "$run/timeout"; [ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null ) &
+	wpid=$!
+fi
+wait $bgpid
+qrc=$?
+[ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null
+wpid=
+end=$(date +%s.%N)
+
+status=$(tr -d '\r' < "$run/console.log" | grep -aoE 'HOSTVM-STATUS=([0-9]+|setup-failed)' | tail -n1)
+status=${status#HOSTVM-STATUS=}
+secs=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+if [ -f "$run/timeout" ]; then
+	echo "hostvm: timeout: L1 killed after ${timeout}s (console: $out/last-console.log)" >&2
+	exit 124
+fi
+case $status in
+'') echo "hostvm: L1 ended (qemu status $qrc) without reporting a status (console: $out/last-console.log)" >&2; exit 125 ;;
+setup-failed) echo "hostvm: L1 setup failed (console: $out/last-console.log)" >&2; exit 125 ;;
+esac
+echo "hostvm: script exit status $status (L1 ran ${secs}s)" >&2
+exit "$status"
