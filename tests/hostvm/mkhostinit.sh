@@ -120,6 +120,13 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /dev/shm
 hostname hostvm
+# Kernel messages stay in dmesg: on the console they would interleave with the
+# output of the programs under test ("hostvm.verbose" keeps them).
+case " $(cat /proc/cmdline) " in
+*" hostvm.verbose "*) ;;
+*) dmesg -n 1 ;;
+esac
+export HV_KERNEL=/hv/guest/vmlinuz HV_INITRD=/hv/guest/initrd.img
 
 fatal() {
 	echo "hostvm: FATAL $*"

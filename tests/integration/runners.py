@@ -71,7 +71,7 @@ class NestedRunner:
     def shell(self, line, timeout=60):
         """Run a command in L1; return (output, status)."""
         self.l1.sendline(f"{line}; echo RC=$?")
-        self.l1.expect(r"RC=(\d+)\r?\n", timeout=timeout)
+        self.l1.expect(r"RC=(\d+)\r*\n", timeout=timeout)
         out, rc = self.l1.before, int(self.l1.match.group(1))
         self.l1.expect_exact(self.PROMPT, timeout=timeout)
         return out.replace("\r", ""), rc

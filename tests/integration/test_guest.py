@@ -44,7 +44,7 @@ def boot(runner, args, **kw):
 
 @pytest.mark.parametrize("vcpus", [1, 2, 4])
 def test_vcpus_memory_kernel_poweroff(runner, guest, vcpus):
-    memory = 256 if vcpus != 2 else 512
+    memory = 256 if vcpus != 2 else 4096  # 4 GiB: RAM above the 32-bit hole too
     con = boot(runner, ["--vcpus", str(vcpus), "--memory", str(memory)])
     assert con.cmd("nproc") == str(vcpus)
     assert_memtotal_matches(meminfo_total_kib(con.cmd("cat /proc/meminfo")), memory)
