@@ -40,13 +40,13 @@ install_missing() {
 
 build() {
 	[ -f build/build.ninja ] || meson setup build >/dev/null
-	ninja -C build >/dev/null
+	ninja -C build >/dev/null || { ninja -C build | grep -E -A5 'error|FAILED' >&2; exit 1; }
 	# The ASan+UBSan build the unit tests use.
 	if [ ! -f build-asan/build.ninja ]; then
 		meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
 			-Dbuildtype=debug >/dev/null
 	fi
-	ninja -C build-asan >/dev/null
+	ninja -C build-asan >/dev/null || { ninja -C build-asan | grep -E -A5 'error|FAILED' >&2; exit 1; }
 	if [ ! -f build/guest/vmlinuz ] || [ ! -f build/guest/initrd.img ]; then
 		tools/mkguest.sh build/guest
 	fi

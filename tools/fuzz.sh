@@ -10,7 +10,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
 	CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dbuildtype=debug >/dev/null
 fi
-ninja -C build-fuzz >/dev/null
+ninja -C build-fuzz >/dev/null || { ninja -C build-fuzz | grep -E 'error|FAILED' >&2; exit 1; }
 corpus=build-fuzz/corpus
 mkdir -p "$corpus"/{fuzz_bzimage,fuzz_cmdline}
 if [ -f build/guest/vmlinuz ] && [ ! -f "$corpus/fuzz_bzimage/vmlinuz-head" ]; then

@@ -17,6 +17,7 @@ int file_map(const char *path, const char *what, struct mapped_file *out, struct
 
 	out->data = NULL;
 	out->len = 0;
+	out->fd = -1;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return err_setsys(err, errno, "%s %s", what, path);
@@ -43,6 +44,8 @@ int file_map(const char *path, const char *what, struct mapped_file *out, struct
 		goto out;
 	}
 	out->len = (size_t)st.st_size;
+	out->fd = fd;
+	return 0;
 out:
 	close(fd);
 	return r;
@@ -52,6 +55,9 @@ void file_unmap(struct mapped_file *f)
 {
 	if (f->data)
 		munmap(f->data, f->len);
+	if (f->fd >= 0)
+		close(f->fd);
 	f->data = NULL;
 	f->len = 0;
+	f->fd = -1;
 }

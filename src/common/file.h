@@ -10,6 +10,7 @@ struct err;
 struct mapped_file {
 	void *data;
 	size_t len;
+	int fd;		/* kept open for copies with sendfile(2) */
 };
 
 /* file_map: map (path) read-only and private. Errors name the path and say

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "boot/e820.h"
@@ -80,5 +81,28 @@ int gmem_write(const struct gmem *mem, uint64_t gpa, const void *src, uint64_t l
 	if (dst == NULL)
 		return -EFAULT;
 	memcpy(dst, src, len);
+	return 0;
+}
+
+int gmem_load_fd(const struct gmem *mem, uint64_t gpa, int fd, uint64_t offset, uint64_t len)
+{
+	uint8_t *dst = gmem_ptr(mem, gpa, len);
+	off_t in_off = (off_t)offset;
+
+	if (dst == NULL)
+		return -EFAULT;
+	/* the memfd offset of (gpa): guest RAM is the memfd, in order */
+	if (lseek(mem->fd, (off_t)(dst - mem->base), SEEK_SET) < 0)
+		return -errno;
+	while (len > 0) {
+		ssize_t n = sendfile(mem->fd, fd, &in_off, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EIO;	/* the file shrank under us */
+		len -= (uint64_t)n;
+	}
 	return 0;
 }

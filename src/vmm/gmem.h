@@ -39,4 +39,10 @@ void *gmem_ptr(const struct gmem *mem, uint64_t gpa, uint64_t len);
 /* gmem_write: copy (len) bytes to (gpa); -EFAULT outside RAM. */
 int gmem_write(const struct gmem *mem, uint64_t gpa, const void *src, uint64_t len);
 
+/* gmem_load_fd: copy (len) bytes of file (fd) from (offset) to (gpa) with
+ * sendfile(2), so neither the file nor guest RAM is faulted in page by page
+ * through user space (which dominates start-up for a 14 MB kernel).
+ * Returns 0, -EFAULT outside RAM, or -errno. */
+int gmem_load_fd(const struct gmem *mem, uint64_t gpa, int fd, uint64_t offset, uint64_t len);
+
 #endif

@@ -100,3 +100,18 @@ def test_ctrl_a_x_quits_and_restores_terminal(runner, guest, tmp_path):
     assert int(child.match.group(1)) == 4
     child.expect(pexpect.EOF, timeout=30)
     assert before.read_text() == after.read_text(), "terminal settings not restored"
+
+
+def test_triple_fault(runner, guest):
+    """Linux's reboot=t reboots by triple-faulting on purpose: the kvm engine
+    reports a triple fault as a crash (status 3); QEMU resets the machine, so
+    the qemu engine boots again (docs/cli.md)."""
+    con = boot(runner, ["--cmdline", "console=ttyS0 quiet reboot=t"])
+    con.child.sendline("reboot -f")
+    if runner.engine == "kvm":
+        con.child.expect_exact("guest crashed: triple fault", timeout=120)
+        assert runner.wait_exit(con.child) == 3
+    else:
+        con.wait_boot()
+        con.child.sendline("poweroff")
+        assert runner.wait_exit(con.child) == 0

@@ -19,7 +19,7 @@
 int x86_boot_load(const struct vm_config *cfg, const struct gmem *mem, struct x86_boot *out,
 		  struct err *err)
 {
-	struct mapped_file kernel = { 0 }, initrd = { 0 };
+	struct mapped_file kernel = { .fd = -1 }, initrd = { .fd = -1 };
 	struct bzimage_info bi;
 	struct e820_entry e820[16];
 	struct boot_setup bs = { 0 };
@@ -48,14 +48,17 @@ int x86_boot_load(const struct vm_config *cfg, const struct gmem *mem, struct x8
 		goto out;
 
 	/* the protected-mode kernel at 1 MiB; it decompresses and relocates itself */
-	if (gmem_write(mem, LAYOUT_HIGH_MEM, (const uint8_t *)kernel.data + bi.kernel_offset,
-		       bi.kernel_size) < 0) {
-		r = err_set(err, ENOMEM, "kernel %s does not fit in guest memory", cfg->kernel);
+	r = gmem_load_fd(mem, LAYOUT_HIGH_MEM, kernel.fd, bi.kernel_offset, bi.kernel_size);
+	if (r < 0) {
+		err_setsys(err, -r, "kernel %s: loading into guest memory", cfg->kernel);
 		goto out;
 	}
-	if (initrd.len && gmem_write(mem, initrd_gpa, initrd.data, initrd.len) < 0) {
-		r = err_set(err, ENOMEM, "initrd %s does not fit in guest memory", cfg->initrd);
-		goto out;
+	if (initrd.len) {
+		r = gmem_load_fd(mem, initrd_gpa, initrd.fd, 0, initrd.len);
+		if (r < 0) {
+			err_setsys(err, -r, "initrd %s: loading into guest memory", cfg->initrd);
+			goto out;
+		}
 	}
 	cmdline_len = strlen(cfg->cmdline);
 	if (gmem_write(mem, LAYOUT_CMDLINE, cfg->cmdline, cmdline_len + 1) < 0) {

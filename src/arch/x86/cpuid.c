@@ -85,10 +85,11 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, un
 				e->edx &= ~LEAF1_EDX_HTT;
 			break;
 		case 4:
-			/* deterministic cache parameters: cores per package [31:26],
-			 * threads sharing this cache [25:14] (one per core) */
+			/* deterministic cache parameters: cores per package - 1 in
+			 * [31:26] (6 bits: saturates at 64 cores, as on real
+			 * parts), threads sharing this cache [25:14] (one) */
 			if ((e->eax & 0x1f) != 0)
-				e->eax = (e->eax & 0x3fff) | ((nr - 1) << 26);
+				e->eax = (e->eax & 0x3fff) | ((nr - 1 < 63 ? nr - 1 : 63) << 26);
 			break;
 		case 0x80000008:
 			/* AMD: ApicIdSize [15:12], number of cores - 1 [7:0] */

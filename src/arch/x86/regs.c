@@ -121,17 +121,17 @@ int regs_setup_boot_vcpu(int vcpu_fd, uint64_t entry, uint64_t zero_page)
 
 int regs_setup_msrs(int vcpu_fd)
 {
-	struct {
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[2];
+		uint8_t raw[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)];
 	} m;
 
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = 2;
-	m.e[0].index = MSR_IA32_MISC_ENABLE;
-	m.e[0].data = MISC_ENABLE_FAST_STRING;
-	m.e[1].index = MSR_MTRR_DEF_TYPE;
-	m.e[1].data = MTRR_ENABLE | MTRR_TYPE_WB;
+	m.hdr.entries[0].index = MSR_IA32_MISC_ENABLE;
+	m.hdr.entries[0].data = MISC_ENABLE_FAST_STRING;
+	m.hdr.entries[1].index = MSR_MTRR_DEF_TYPE;
+	m.hdr.entries[1].data = MTRR_ENABLE | MTRR_TYPE_WB;
 	/* KVM_SET_MSRS returns how many it set; a KVM without MTRRs (or PVM)
 	 * may refuse one: not fatal, the guest copes. */
 	return ioctl(vcpu_fd, KVM_SET_MSRS, &m) < 0 ? -errno : 0;
