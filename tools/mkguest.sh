@@ -15,6 +15,9 @@
 # Nothing here is committed: everything comes from apt-get download + dpkg-deb -x.
 set -euo pipefail
 
+# shellcheck source-path=SCRIPTDIR source=modorder.sh
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/modorder.sh"
+
 out=${1:?usage: mkguest.sh OUTDIR}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
@@ -44,26 +47,10 @@ moddir="$work/k/lib/modules/$release"
 depmod -b "$work/k" "$release"
 
 # --- module load order from modules.dep (dependencies first) ----------------------
-declare -A seen=()
-order=()
-path_of() { # module name -> path relative to $moddir (names may use - or _)
-	local n
-	n=$(printf '%s' "$1" | sed 's/[-_]/[-_]/g')
-	awk -F: -v re="/${n}\\.ko(\\.[a-z]+)?$" '$1 ~ re {print $1; exit}' "$moddir/modules.dep"
-}
-visit() { # path
-	local p=$1 d
-	[ -n "${seen[$p]:-}" ] && return
-	seen[$p]=1
-	for d in $(awk -F: -v m="$p" '$1 == m {print $2; exit}' "$moddir/modules.dep" | tr ' ' '\n' | tac); do
-		visit "$d"
-	done
-	order+=("$p")
-}
 for m in $WANT_MODULES; do
-	p=$(path_of "$m")
+	p=$(mod_path_of "$m")
 	[ -n "$p" ] || die "module $m not in $pkg"
-	visit "$p"
+	mod_visit "$p"
 done
 
 # --- the initramfs ----------------------------------------------------------------
@@ -76,11 +63,7 @@ cp "$bb" "$root/bin/busybox"
 for a in $("$bb" --list); do
 	[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
 done
-for p in "${order[@]}"; do
-	mkdir -p "$root/lib/modules/$release/$(dirname "$p")"
-	cp "$moddir/$p" "$root/lib/modules/$release/$p"
-	echo "$p" >> "$root/etc/modules.order"
-done
+mod_install "$root" "$release"
 
 cat > "$root/init" <<'INIT'
 #!/bin/sh

@@ -10,12 +10,10 @@
 #include <sys/sysinfo.h>
 #include <unistd.h>
 
-#include "arch/x86/layout.h"
-#include "boot/bzimage.h"
+#include "arch/x86/boot.h"
 #include "cli.h"
 #include "common/err.h"
 #include "common/ev.h"
-#include "common/file.h"
 #include "common/log.h"
 #include "console/console.h"
 #include "engine/engine.h"
@@ -28,39 +26,6 @@ static unsigned long long host_memory_mib(void)
 	if (sysinfo(&si) < 0)
 		return 0;
 	return (unsigned long long)si.totalram * si.mem_unit >> 20;
-}
-
-/* Check the files before any engine starts, so both engines report bad input
- * the same way: missing, unreadable, not a bzImage, command line too long. */
-static int run_check_files(const struct vm_config *cfg, struct err *err)
-{
-	struct mapped_file kernel, initrd;
-	struct bzimage_info info;
-	uint64_t initrd_size = 0, initrd_gpa;
-	int r;
-
-	r = file_map(cfg->kernel, "kernel", &kernel, err);
-	if (r < 0)
-		return r;
-	r = bzimage_parse(kernel.data, kernel.len, cfg->kernel, &info, err);
-	if (r < 0)
-		goto out;
-	r = bzimage_check_cmdline(&info, cfg->cmdline, err);
-	if (r < 0)
-		goto out;
-	if (cfg->initrd) {
-		r = file_map(cfg->initrd, "initrd", &initrd, err);
-		if (r < 0)
-			goto out;
-		initrd_size = initrd.len;
-		file_unmap(&initrd);
-	}
-	/* the kernel's own footprint and the initrd must fit in --memory */
-	r = bzimage_place_initrd(&info, cfg->memory_mib << 20, LAYOUT_HIGH_MEM, initrd_size,
-				 &initrd_gpa, err);
-out:
-	file_unmap(&kernel);
-	return r;
 }
 
 struct run_ctx {
@@ -115,7 +80,7 @@ int cmd_run(int argc, char **argv)
 			args.cfg.initrd = def_initrd;
 		}
 	}
-	if (run_check_files(&args.cfg, &err) < 0) {
+	if (x86_boot_check(&args.cfg, &err) < 0) {
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}

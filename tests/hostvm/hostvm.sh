@@ -245,7 +245,13 @@ for _ in $(seq 50); do [ -s "$run/qemu.pid" ] && break; kill -0 $bgpid 2>/dev/nu
 qpid=$(cat "$run/qemu.pid" 2>/dev/null)
 wpid=
 if [ "$timeout" -gt 0 ]; then
-	( sleep "$timeout"; touch "$run/timeout"; [ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null ) &
+	(
+		trap 'kill $spid 2>/dev/null; exit 0' TERM
+		sleep "$timeout" & spid=$!
+		wait $spid
+		touch "$run/timeout"
+		[ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null
+	) </dev/null >/dev/null 2>&1 &
 	wpid=$!
 fi
 wait $bgpid

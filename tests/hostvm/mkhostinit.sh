@@ -28,6 +28,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=../../tools/modorder.sh
+. "$top/tools/modorder.sh"
 guest=$top/build/guest
 while getopts g: o; do
 	case $o in
@@ -58,31 +60,15 @@ work=$(mktemp -d "$out/.mkhostinit.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # --- module load order (dependencies first) -------------------------------------
-declare -A seen=()
-order=()
-path_of() { # module name -> path relative to $moddir ("-" and "_" are the same)
-	local n
-	n=$(printf '%s' "$1" | sed 's/[-_]/[-_]/g')
-	awk -F: -v re="/${n}\\.ko(\\.[a-z]+)?$" '$1 ~ re {print $1; exit}' "$moddir/modules.dep"
-}
-visit() {
-	local p=$1 d
-	[ -n "${seen[$p]:-}" ] && return
-	seen[$p]=1
-	for d in $(awk -F: -v m="$p" '$1 == m {print $2; exit}' "$moddir/modules.dep" | tr ' ' '\n' | tac); do
-		visit "$d"
-	done
-	order+=("$p")
-}
 for m in $WANT; do
-	p=$(path_of "$m")
+	p=$(mod_path_of "$m")
 	if [ -z "$p" ]; then
 		# Built into the kernel is fine too.
-		n=$(printf '%s' "$m" | sed 's/[-_]/[-_]/g')
+		n=$(mod_name_re "$m")
 		grep -Eq "/${n}\\.ko$" "$moddir/modules.builtin" 2>/dev/null && continue
 		die "module $m is not in $moddir"
 	fi
-	visit "$p"
+	mod_visit "$p"
 done
 
 # --- the tree ---------------------------------------------------------------------
@@ -93,11 +79,7 @@ for a in $("$bb" --list); do
 	[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
 done
 mkdir -p "$root/lib/modules/$release"
-for p in "${order[@]}"; do
-	mkdir -p "$root/lib/modules/$release/$(dirname "$p")"
-	cp "$moddir/$p" "$root/lib/modules/$release/$p"
-	echo "$p" >> "$root/etc/modules.order"
-done
+mod_install "$root" "$release"
 # Dynamic binaries of the payload: loader and libraries live in /hv/lib.
 ln -s /hv/lib/ld-linux-x86-64.so.2 "$root/lib64/ld-linux-x86-64.so.2"
 ln -s /hv/lib "$root/lib/x86_64-linux-gnu"
@@ -187,4 +169,4 @@ touch "$root/etc/profile"
 
 (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0) > "$work/hostinit.img"
 mv "$work/hostinit.img" "$out/hostinit.img"
-echo "mkhostinit: $release, modules: ${order[*]##*/} -> $out/hostinit.img" >&2
+echo "mkhostinit: $release, modules: ${mod_order[*]##*/} -> $out/hostinit.img" >&2

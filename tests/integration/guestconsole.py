@@ -19,7 +19,16 @@ class GuestConsole:
         self.boot_timeout = boot_timeout
 
     def wait_boot(self):
-        self.child.expect_exact(INIT_MARKER, timeout=self.boot_timeout)
+        # fail at once, with domus's words, if it exits instead of booting
+        i = self.child.expect([re.escape(INIT_MARKER), r"EXIT=\d+", pexpect.EOF],
+                              timeout=self.boot_timeout)
+        if i != 0:
+            raise AssertionError("domus ended before the guest booted: "
+                                 + (self.child.before or "")[-1500:])
+        self.child.expect_exact(PROMPT, timeout=60)
+        # no echo: what comes back is the commands' output only (long
+        # command lines would otherwise wrap at the guest's 80 columns)
+        self.child.sendline("stty -echo")
         self.child.expect_exact(PROMPT, timeout=60)
 
     def cmd(self, line, timeout=60):
@@ -30,9 +39,7 @@ class GuestConsole:
         self.child.expect_exact(tag, timeout=timeout)
         out = self.child.before
         self.child.expect_exact(PROMPT, timeout=timeout)
-        # drop the echoed command line (first line)
-        lines = out.replace("\r", "").split("\n")
-        return "\n".join(lines[1:]).strip()
+        return out.replace("\r", "").strip()
 
     def poweroff(self, timeout=60):
         self.child.sendline("poweroff")

@@ -56,7 +56,10 @@ class NestedRunner:
     def __init__(self, engine="kvm", boot_timeout=300):
         self.engine = engine
         script = ROOT / "tests/hostvm/hostvm.sh"
-        self.l1 = pexpect.spawn(str(script), ["--interactive", "--need-domus", "--quiet"],
+        # L1 gets more RAM than the largest guest a test asks for (4 GiB):
+        # domus refuses guests larger than its host's memory.
+        self.l1 = pexpect.spawn(str(script), ["--interactive", "--need-domus", "--quiet",
+                                              "--memory", "6144"],
                                 encoding="utf-8", codec_errors="replace", timeout=boot_timeout,
                                 dimensions=(40, 200), cwd=str(ROOT))
         i = self.l1.expect([r"hostvm: interactive shell ready", r"SKIP: (.*)\r?\n",

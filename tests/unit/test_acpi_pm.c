@@ -16,41 +16,10 @@
 #include "common/buf.h"
 #include "devices/acpi_pm.h"
 #include "devices/pvpanic.h"
+#include "fakes.h"
 
 #define PWRBTN 0x0100
 #define WAK 0x8000
-
-struct fake_req {
-	int count[4];
-};
-
-static void fake_request(void *ctx, enum vm_request req)
-{
-	struct fake_req *r = ctx;
-
-	assert_true(req > VM_REQ_NONE && req <= VM_REQ_PANIC);
-	r->count[req]++;
-}
-
-static int total(const struct fake_req *r)
-{
-	return r->count[1] + r->count[2] + r->count[3];
-}
-
-struct fake_irq {
-	int level;
-	int changes;
-};
-
-static void fake_set_level(void *ctx, unsigned gsi, int level)
-{
-	struct fake_irq *irq = ctx;
-
-	assert_int_equal(gsi, 9);
-	if (level != irq->level)
-		irq->changes++;
-	irq->level = level;
-}
 
 struct fixture {
 	struct fake_req req;
@@ -63,8 +32,7 @@ static struct fixture *new_fixture(void)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	assert_non_null(fx);
-	fx->pm = acpi_pm_create((struct vm_requester){ fake_request, &fx->req },
-				(struct irq_line){ fake_set_level, &fx->sci, 9 });
+	fx->pm = acpi_pm_create(fake_requester(&fx->req), fake_irq_line(&fx->sci, 9));
 	assert_non_null(fx->pm);
 	return fx;
 }
@@ -131,7 +99,7 @@ static void test_sci_en(void **state)
 	/* SLP_TYP is stored, SLP_EN and GBL_RLS read 0. */
 	out(fx, PM1_CNT, 2, 0x0c06);
 	assert_int_equal(in(fx, PM1_CNT, 2), 0x0c03);
-	assert_int_equal(total(&fx->req), 0);
+	assert_int_equal(fake_req_total(&fx->req), 0);
 	assert_int_equal(fx->sci.level, 0);
 	free_fixture(fx);
 }
@@ -144,13 +112,13 @@ static void test_s5_poweroff(void **state)
 
 	/* ACPICA: write #1 SLP_TYP, write #2 SLP_TYP | SLP_EN. */
 	out(fx, PM1_CNT, 2, typ | 1);
-	assert_int_equal(total(&fx->req), 0);
+	assert_int_equal(fake_req_total(&fx->req), 0);
 	out(fx, PM1_CNT, 2, typ | 0x2000 | 1);
 	assert_int_equal(fx->req.count[VM_REQ_POWEROFF], 1);
-	assert_int_equal(total(&fx->req), 1);
+	assert_int_equal(fake_req_total(&fx->req), 1);
 	/* 10 s later ACPICA writes SLP_EN alone (SLP_TYP 0): not S5. */
 	out(fx, PM1_CNT, 2, 0x2000);
-	assert_int_equal(total(&fx->req), 1);
+	assert_int_equal(fake_req_total(&fx->req), 1);
 	/* A byte write of the high half works the same. */
 	out(fx, PM1_CNT + 1, 1, (typ | 0x2000) >> 8);
 	assert_int_equal(fx->req.count[VM_REQ_POWEROFF], 2);
@@ -168,7 +136,7 @@ static void test_other_sleep_types(void **state)
 		out(fx, PM1_STS, 2, 0xffff);
 		out(fx, PM1_CNT, 2, t << 10 | 0x2000);
 		/* No request; WAK_STS set so ACPICA's wake-up wait ends. */
-		assert_int_equal(total(&fx->req), 0);
+		assert_int_equal(fake_req_total(&fx->req), 0);
 		assert_int_equal(in(fx, PM1_STS, 2) & WAK, WAK);
 	}
 	assert_int_equal(fx->sci.level, 0);	/* WAK_STS has no enable */
@@ -211,7 +179,7 @@ static void test_status_w1c_and_power_button(void **state)
 	/* Reserved enable bits do not stick. */
 	out(fx, PM1_EN, 2, 0xffff);
 	assert_int_equal(in(fx, PM1_EN, 2), 0x4721);
-	assert_int_equal(total(&fx->req), 0);
+	assert_int_equal(fake_req_total(&fx->req), 0);
 	free_fixture(fx);
 }
 
@@ -279,11 +247,11 @@ static void test_reset_register(void **state)
 	assert_int_equal(in(fx, PORT_RESET, 1), 0);
 	/* Linux's reboot=pci: 0x02 first (no reset), then 0x06. */
 	out(fx, PORT_RESET, 1, 0x02);
-	assert_int_equal(total(&fx->req), 0);
+	assert_int_equal(fake_req_total(&fx->req), 0);
 	assert_int_equal(in(fx, PORT_RESET, 1), 0x02);
 	out(fx, PORT_RESET, 1, ACPI_PM_RESET_VALUE);
 	assert_int_equal(fx->req.count[VM_REQ_RESET], 1);
-	assert_int_equal(total(&fx->req), 1);
+	assert_int_equal(fake_req_total(&fx->req), 1);
 	assert_int_equal(in(fx, PORT_RESET, 1), 0x06);
 	out(fx, PORT_RESET, 1, 0x0e);
 	assert_int_equal(fx->req.count[VM_REQ_RESET], 2);
@@ -405,7 +373,7 @@ static void test_pvpanic(void **state)
 {
 	(void)state;
 	struct fake_req req = { { 0 } };
-	struct pvpanic *p = pvpanic_create((struct vm_requester){ fake_request, &req });
+	struct pvpanic *p = pvpanic_create(fake_requester(&req));
 	uint8_t v = 0;
 	struct buf b;
 
@@ -415,14 +383,14 @@ static void test_pvpanic(void **state)
 	assert_int_equal(v, 0x03);
 	v = PVPANIC_CRASH_LOADED;	/* kexec loaded a crash kernel: nothing to do */
 	pvpanic_io_ops.write(p, 0, &v, 1);
-	assert_int_equal(total(&req), 0);
+	assert_int_equal(fake_req_total(&req), 0);
 	v = 0;
 	pvpanic_io_ops.write(p, 0, &v, 1);
-	assert_int_equal(total(&req), 0);
+	assert_int_equal(fake_req_total(&req), 0);
 	v = PVPANIC_PANICKED;
 	pvpanic_io_ops.write(p, 0, &v, 1);
 	assert_int_equal(req.count[VM_REQ_PANIC], 1);
-	assert_int_equal(total(&req), 1);
+	assert_int_equal(fake_req_total(&req), 1);
 	v = 0xff;
 	pvpanic_io_ops.write(p, 0, &v, 1);
 	assert_int_equal(req.count[VM_REQ_PANIC], 2);

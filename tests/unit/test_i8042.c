@@ -13,6 +13,7 @@
 
 #include "common/buf.h"
 #include "devices/i8042.h"
+#include "fakes.h"
 
 #define STR_OBF 0x01
 #define STR_IBF 0x02
@@ -20,33 +21,6 @@
 #define STR_CMD 0x08
 #define STR_KEYLOCK 0x10
 #define STR_AUXDATA 0x20
-
-struct fake_req {
-	int count[4];
-};
-
-static void fake_request(void *ctx, enum vm_request req)
-{
-	struct fake_req *r = ctx;
-
-	assert_true(req > VM_REQ_NONE && req <= VM_REQ_PANIC);
-	r->count[req]++;
-}
-
-struct fake_irq {
-	int level;
-	int rises;
-};
-
-static void fake_set_level(void *ctx, unsigned gsi, int level)
-{
-	struct fake_irq *irq = ctx;
-
-	assert_int_equal(gsi, 1);
-	if (level && !irq->level)
-		irq->rises++;
-	irq->level = level;
-}
 
 struct fixture {
 	struct fake_req req;
@@ -59,8 +33,7 @@ static struct fixture *new_fixture(void)
 	struct fixture *fx = calloc(1, sizeof(*fx));
 
 	assert_non_null(fx);
-	fx->kbc = i8042_create((struct vm_requester){ fake_request, &fx->req },
-			       (struct irq_line){ fake_set_level, &fx->irq, 1 });
+	fx->kbc = i8042_create(fake_requester(&fx->req), fake_irq_line(&fx->irq, 1));
 	assert_non_null(fx->kbc);
 	return fx;
 }

@@ -17,6 +17,7 @@
 #include "arch/x86/layout.h"
 #include "common/buf.h"
 #include "devices/rtc_cmos.h"
+#include "fakes.h"
 
 enum {
 	SEC = 0, SEC_ALARM = 1, MIN = 2, MIN_ALARM = 3, HOUR = 4, HOUR_ALARM = 5, DOW = 6,
@@ -32,21 +33,6 @@ static int fake_now(void *ctx, struct timespec *ts)
 {
 	*ts = ((struct fake_clock *)ctx)->ts;
 	return 0;
-}
-
-struct fake_irq {
-	int level;
-	int rises;
-};
-
-static void fake_set_level(void *ctx, unsigned gsi, int level)
-{
-	struct fake_irq *irq = ctx;
-
-	assert_int_equal(gsi, 8);
-	if (level && !irq->level)
-		irq->rises++;
-	irq->level = level;
 }
 
 struct fixture {
@@ -69,7 +55,7 @@ static struct fixture *new_fixture_ram(time_t t, long nsec, uint64_t ram)
 	assert_non_null(fx);
 	fx->clk.ts.tv_sec = t;
 	fx->clk.ts.tv_nsec = nsec;
-	fx->rtc = rtc_cmos_create((struct irq_line){ fake_set_level, &fx->irq, 8 }, ram);
+	fx->rtc = rtc_cmos_create(fake_irq_line(&fx->irq, 8), ram);
 	assert_non_null(fx->rtc);
 	rtc_cmos_set_clock(fx->rtc, fake_now, &fx->clk);
 	return fx;
@@ -495,8 +481,8 @@ static void test_periodic(void **state)
 static void test_timerfd_real(void **state)
 {
 	(void)state;
-	struct fake_irq irq = { 0, 0 };
-	struct rtc_cmos *rtc = rtc_cmos_create((struct irq_line){ fake_set_level, &irq, 8 }, 0);
+	struct fake_irq irq = { 0 };
+	struct rtc_cmos *rtc = rtc_cmos_create(fake_irq_line(&irq, 8), 0);
 	uint8_t b[2] = { REGB, 0x12 };
 
 	assert_non_null(rtc);

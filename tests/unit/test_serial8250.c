@@ -15,6 +15,7 @@
 
 #include "common/buf.h"
 #include "devices/serial8250.h"
+#include "fakes.h"
 
 /* Register offsets from COM1's base. */
 enum {
@@ -88,22 +89,6 @@ static size_t fake_pending(struct fake_cd *f)
 	return n;
 }
 
-struct fake_irq {
-	int level;
-	int changes;
-};
-
-static void fake_set_level(void *ctx, unsigned gsi, int level)
-{
-	struct fake_irq *irq = ctx;
-
-	assert_int_equal(gsi, 4);
-	assert_true(level == 0 || level == 1);
-	if (level != irq->level)
-		irq->changes++;
-	irq->level = level;
-}
-
 struct fixture {
 	struct fake_cd cd;
 	struct fake_irq irq;
@@ -118,8 +103,7 @@ static struct fixture *new_fixture(void)
 	pthread_mutex_init(&fx->cd.lock, NULL);
 	fx->cd.cd.ops = &fake_ops;
 	fx->irq.level = 0;
-	fx->uart = serial8250_create(&fx->cd.cd,
-				     (struct irq_line){ fake_set_level, &fx->irq, 4 });
+	fx->uart = serial8250_create(&fx->cd.cd, fake_irq_line(&fx->irq, 4));
 	assert_non_null(fx->uart);
 	assert_ptr_equal(fx->cd.cd.dev, fx->uart);
 	return fx;

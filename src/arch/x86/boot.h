@@ -15,6 +15,11 @@ struct x86_boot {
 	uint64_t zero_page;	/* RSI of the boot vCPU */
 };
 
+/* x86_boot_check: everything x86_boot_load() would refuse about the files,
+ * the command line and the memory size, without a VM: both engines run it
+ * before starting, so bad input gets the same message whichever engine. */
+int x86_boot_check(const struct vm_config *cfg, struct err *err);
+
 /* x86_boot_load: read cfg->kernel / cfg->initrd and lay everything out in
  * (mem) for (cfg->vcpus) CPUs. Errors name the file and the limit hit. */
 int x86_boot_load(const struct vm_config *cfg, const struct gmem *mem, struct x86_boot *out,
