@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
@@ -367,6 +368,8 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 	argv_push(argv, &argc, cfg->cmdline);
 	argv[argc] = NULL;
 
+	pid_t parent = getpid();
+
 	vm->pid = fork();
 	if (vm->pid < 0)
 		return err_setsys(err, errno, "engine qemu: fork");
@@ -382,6 +385,10 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 		/* its own process group: a Ctrl-C on a cooked terminal must not
 		 * reach QEMU behind our back */
 		setpgid(0, 0);
+		/* QEMU must not outlive us, even after kill -9 of domus */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
 		execvp(argv[0], argv);
 		fprintf(stderr, "domus: engine qemu: exec %s: %s\n", argv[0], strerror(errno));
 		_exit(127);

@@ -133,3 +133,24 @@ def test_clock_rtc_and_kvmclock(runner, guest):
         assert src == "kvm-clock", src
     con.child.sendline("poweroff")
     assert runner.wait_exit(con.child) == 0
+
+
+def test_kill_9_leaves_nothing_behind(runner, guest):
+    """kill -9 of domus: the qemu engine's QEMU dies with it (no orphaned VM)."""
+    if runner.engine != "qemu":
+        pytest.skip("the kvm engine runs in-process: nothing can outlive it")
+    import signal
+    import time
+    con = boot(runner, [])
+    pid = con.child.pid
+    children = open(f"/proc/{pid}/task/{pid}/children").read().split()
+    assert children, "no QEMU child process"
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline and any(os.path.exists(f"/proc/{c}") and
+                                         "zombie" not in open(f"/proc/{c}/status").read()
+                                         for c in children):
+        time.sleep(0.1)
+    alive = [c for c in children if os.path.exists(f"/proc/{c}")
+             and "zombie" not in open(f"/proc/{c}/status").read()]
+    assert not alive, f"QEMU still running after kill -9 of domus: {alive}"
