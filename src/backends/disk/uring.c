@@ -351,7 +351,7 @@ int disk_submit(struct disk *d, const struct disk_req *rq)
 	case DISK_WRITE:
 		if (d->readonly)
 			return -EROFS;
-		/* fall through */
+		return submit_rw(d, rq);
 	case DISK_READ:
 		return submit_rw(d, rq);
 	case DISK_FLUSH:
