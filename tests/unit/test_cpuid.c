@@ -13,7 +13,7 @@
 
 static struct kvm_cpuid2 *fake_supported(void)
 {
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 16 * sizeof(struct kvm_cpuid_entry2));
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 32 * sizeof(struct kvm_cpuid_entry2));
 	struct kvm_cpuid_entry2 *e = c->entries;
 
 	e[0] = (struct kvm_cpuid_entry2){ .function = 0, .eax = 0x1f };
@@ -90,10 +90,40 @@ static void test_topology(void **state)
 	free(base);
 }
 
+/* Leaf 0xd must not advertise state components whose feature is absent. */
+static void test_xsave_consistent(void **state)
+{
+	struct kvm_cpuid2 *base = fake_supported();
+	struct kvm_cpuid_entry2 *e = base->entries;
+	struct kvm_cpuid2 *c;
+	(void)state;
+
+	e[base->nent++] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 0, .eax = 0x7,
+						     .ebx = 0x240, .ecx = 0x340,
+						     .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
+	e[base->nent++] = (struct kvm_cpuid_entry2){ .function = 0xd, .index = 2, .eax = 0x100,
+						     .ebx = 0x240,
+						     .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX };
+	/* leaf 1 without AVX: the AVX component goes */
+	c = cpuid_for_vcpu(base, 0, 1);
+	assert_int_equal(find(c, 0xd, 0)->eax, 0x3);
+	assert_int_equal(find(c, 0xd, 0)->ecx, 0x240);
+	assert_int_equal(find(c, 0xd, 2)->eax, 0);
+	free(c);
+	/* with AVX: kept, and the full size covers it */
+	e[1].ecx |= 1U << 28;
+	c = cpuid_for_vcpu(base, 0, 1);
+	assert_int_equal(find(c, 0xd, 0)->eax, 0x7);
+	assert_int_equal(find(c, 0xd, 0)->ecx, 0x340);
+	free(c);
+	free(base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_topology),
+		cmocka_unit_test(test_xsave_consistent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

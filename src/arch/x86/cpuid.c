@@ -56,6 +56,69 @@ static struct kvm_cpuid_entry2 *add_entry(struct kvm_cpuid2 *c, uint32_t fn, uin
 	return e;
 }
 
+static struct kvm_cpuid_entry2 *find_entry(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == idx)
+			return &c->entries[i];
+	return NULL;
+}
+
+/* XSAVE state components and the feature flag each needs (leaf, register,
+ * bit); components 0 and 1 (x87, SSE) are always there. */
+static const struct {
+	unsigned comp;
+	uint32_t leaf;
+	int reg;	/* 0 ebx, 1 ecx */
+	unsigned bit;
+} xsave_needs[] = {
+	{ 2, 1, 1, 28 },	/* AVX: CPUID.1:ECX.AVX */
+	{ 3, 7, 0, 14 },	/* MPX bounds */
+	{ 4, 7, 0, 14 },	/* MPX csr */
+	{ 5, 7, 0, 16 },	/* AVX-512 opmask: AVX512F */
+	{ 6, 7, 0, 16 },	/* AVX-512 ZMM_Hi256 */
+	{ 7, 7, 0, 16 },	/* AVX-512 Hi16_ZMM */
+	{ 9, 7, 1, 3 },		/* PKRU: PKU */
+};
+
+/* Make leaf 0xd agree with the feature flags. KVM reports the state
+ * components the host's XCR0 has, even where the CPU model (a nested KVM
+ * under QEMU's TCG, say) lacks the feature: Linux then finds its own XSAVE
+ * size and CPUID's disagree, warns and falls back. Drop such components and
+ * recompute the sizes they contribute to. */
+static void cpuid_fix_xsave(struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *d0 = find_entry(c, 0xd, 0);
+	struct kvm_cpuid_entry2 *e;
+	uint32_t max_end = 0x240;	/* legacy area (512) + XSAVE header (64) */
+
+	if (d0 == NULL)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(xsave_needs); i++) {
+		unsigned comp = xsave_needs[i].comp;
+		if (!(d0->eax & (1U << comp)))
+			continue;
+		e = find_entry(c, xsave_needs[i].leaf, 0);
+		uint32_t reg = e ? (xsave_needs[i].reg ? e->ecx : e->ebx) : 0;
+		if (!(reg & (1U << xsave_needs[i].bit))) {
+			d0->eax &= ~(1U << comp);
+			e = find_entry(c, 0xd, comp);
+			if (e)
+				e->eax = e->ebx = e->ecx = e->edx = 0;
+		}
+	}
+	for (unsigned comp = 2; comp < 32; comp++) {
+		if (!(d0->eax & (1U << comp)))
+			continue;
+		e = find_entry(c, 0xd, comp);
+		if (e && e->eax + e->ebx > max_end)
+			max_end = e->eax + e->ebx;
+	}
+	/* ECX: the size for all supported components. EBX (the size for the
+	 * components in XCR0) is KVM's: it recomputes it when XCR0 changes. */
+	d0->ecx = max_end;
+}
+
 struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, unsigned nr)
 {
 	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
@@ -103,6 +166,7 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *base, unsigned id, un
 			break;
 		}
 	}
+	cpuid_fix_xsave(c);
 	/* Leaf 0xb: level 0 = SMT (1 thread), level 1 = core (nr cores). */
 	struct kvm_cpuid_entry2 *e = add_entry(c, 0xb, 0);
 	if (e) {
