@@ -10,6 +10,10 @@
 //   -k         kill the VMM as soon as its first KVM_RUN was seen
 //   -o FILE    copy the VMM's stdout and stderr to FILE
 //   -e K=V     set an environment variable for the VMM (repeatable)
+//   -s DIR     sample KVM's per-VM statistics of the VMM every 20 ms from DIR
+//              (debugfs, /sys/kernel/debug/kvm: the VM's directory is
+//              "<pid>-<fd>") and print the last sample (counts for the whole
+//              run, minus the last <= 20 ms) as kvm_<name>=N fields
 //
 // The clock starts just before fork(). The VMM gets a pipe as stdin that is
 // never written (no tty, no EOF), and pipes as stdout and stderr. Measured:
@@ -25,6 +29,7 @@
 //   first_run_ms=F marker_ms=M exit_ms=E maxrss_kb=R status=S timeout=0|1
 // with "NA" for what was not seen; status is the exit status, or "sig<N>".
 // Exit status: 0 if the run completed (also with -k), 1 on timeout or error.
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -81,20 +86,67 @@ static void fmt_ms(char *buf, size_t n, int64_t ns)
 		snprintf(buf, n, "%.3f", (double)ns / 1e6);
 }
 
+// KVM statistics (debugfs) worth comparing between VMMs.
+static const char *const kvm_stat_names[] = {
+	"exits", "io_exits", "mmio_exits", "halt_exits", "irq_injections",
+	"irq_window_exits", "insn_emulation", "pf_fixed", "pf_taken",
+};
+#define NSTATS (sizeof(kvm_stat_names) / sizeof(kvm_stat_names[0]))
+
+// Read the statistics of pid's VM from dir; false if it has no VM (yet/any more)
+// or a file could not be read (the VM went away half-way).
+static bool kvm_stats_sample(const char *dir, pid_t pid, long long *vals)
+{
+	char prefix[32], path[512];
+	int plen = snprintf(prefix, sizeof(prefix), "%d-", (int)pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		return false;
+	struct dirent *de;
+	char vmdir[256] = "";
+	while ((de = readdir(d)))
+		if (strncmp(de->d_name, prefix, (size_t)plen) == 0) {
+			snprintf(vmdir, sizeof(vmdir), "%s", de->d_name);
+			break;
+		}
+	closedir(d);
+	if (!vmdir[0])
+		return false;
+	for (size_t i = 0; i < NSTATS; i++) {
+		snprintf(path, sizeof(path), "%s/%s/%s", dir, vmdir, kvm_stat_names[i]);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		char buf[64];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			return false;
+		buf[n] = 0;
+		vals[i] = strtoll(buf, NULL, 10);
+	}
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	double timeout_s = 60;
 	const char *marker = "domus-guest: init ready";
 	bool kill_after_first = false;
 	const char *outpath = NULL;
+	const char *statsdir = NULL;
+	long long stats[NSTATS], sample[NSTATS];
+	bool have_stats = false;
+	int64_t next_sample = 0;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "+t:m:ko:e:")) != -1) {
+	while ((opt = getopt(argc, argv, "+t:m:ko:e:s:")) != -1) {
 		switch (opt) {
 		case 't': timeout_s = atof(optarg); break;
 		case 'm': marker = optarg; break;
 		case 'k': kill_after_first = true; break;
 		case 'o': outpath = optarg; break;
+		case 's': statsdir = optarg; break;
 		case 'e':
 			if (!strchr(optarg, '=') || putenv(optarg) != 0)
 				usage();
@@ -174,7 +226,21 @@ int main(int argc, char **argv)
 		}
 		if (left <= 0 && killed)
 			break; // a grandchild holds the pipes: give up on them
-		int r = poll(pfd, n, (int)(left / 1000000) + 1);
+		int wait_ms = (int)(left / 1000000) + 1;
+		if (statsdir && !exited) {
+			int64_t tn = now_ns();
+			if (tn >= next_sample) {
+				if (kvm_stats_sample(statsdir, pid, sample)) {
+					memcpy(stats, sample, sizeof(stats));
+					have_stats = true;
+				}
+				next_sample = tn + 20000000;
+			}
+			int ms = (int)((next_sample - tn) / 1000000) + 1;
+			if (ms < wait_ms)
+				wait_ms = ms;
+		}
+		int r = poll(pfd, n, wait_ms);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -283,7 +349,15 @@ int main(int argc, char **argv)
 		snprintf(rss, sizeof(rss), "NA");
 	else
 		snprintf(rss, sizeof(rss), "%ld", ru.ru_maxrss);
-	printf("first_run_ms=%s marker_ms=%s exit_ms=%s maxrss_kb=%s status=%s timeout=%d\n",
+	printf("first_run_ms=%s marker_ms=%s exit_ms=%s maxrss_kb=%s status=%s timeout=%d",
 	       f, m, e, rss, status, timed_out ? 1 : 0);
+	if (statsdir)
+		for (size_t i = 0; i < NSTATS; i++) {
+			if (have_stats)
+				printf(" kvm_%s=%lld", kvm_stat_names[i], stats[i]);
+			else
+				printf(" kvm_%s=NA", kvm_stat_names[i]);
+		}
+	printf("\n");
 	return timed_out ? 1 : 0;
 }

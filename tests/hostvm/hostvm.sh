@@ -40,11 +40,12 @@ out=$top/build/hostvm
 guest=${HOSTVM_GUEST:-$top/build/guest}
 domus_bin=${DOMUS_BIN:-$top/build/domus}
 
-with_qemu=0 interactive=0 domus_mode=auto timeout= memory=3072 smp=1 append= quiet=0 keep=0
-script= inline=
+with_qemu=0 interactive=0 domus_mode=auto timeout='' memory=3072 smp=1 append='' quiet=0 keep=0
+script='' inline=''
 adds=()
 
-usage() { sed -n '2,/^set /{/^#/s/^# \{0,1\}//p}' "$0" | sed -n '3,/^Exit/p' >&2; exit 2; }
+help() { sed -n '3,/^set /{/^#/s/^# \{0,1\}//p}' "$0"; }
+usage() { help >&2; exit 2; }
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "hostvm: $*" >&2; exit 125; }
 
@@ -63,7 +64,7 @@ while [ $# -gt 0 ]; do
 	--quiet|-q) quiet=1 ;;
 	--keep) keep=1 ;;
 	-c) [ $# -ge 2 ] || usage; inline=$2; shift ;;
-	-h|--help) usage ;;
+	-h|--help) help; exit 0 ;;
 	--) shift; break ;;
 	-*) echo "hostvm: unknown option $1" >&2; usage ;;
 	*) break ;;
@@ -104,7 +105,7 @@ esac
 mkdir -p "$out"
 
 # --- the L1 initramfs (cached) ----------------------------------------------------
-key=$( { cat "$here/mkhostinit.sh"; cat "$guest/release"; stat -c '%Y %s' "$guest/modules/modules.dep";
+key=$( { cat "$here/mkhostinit.sh" "$top/tools/modorder.sh" 2>/dev/null; cat "$guest/release"; stat -c '%Y %s' "$guest/modules/modules.dep";
 	echo "${HOSTVM_MODULES:-}"; } | sha256sum | cut -c1-16)
 hostinit=$out/hostinit-$key.img
 if [ ! -f "$hostinit" ]; then
@@ -125,15 +126,19 @@ fi
 # --- the payload ------------------------------------------------------------------
 run=$(mktemp -d "$out/run.XXXXXX")
 qpid=
+# shellcheck disable=SC2317 # called by trap
 cleanup() {
-	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
-		kill -TERM "$qpid" 2>/dev/null
-		sleep 0.5
-		kill -KILL "$qpid" 2>/dev/null
-	fi
+	trap '' INT TERM HUP
 	[ -n "${wpid:-}" ] && kill "$wpid" 2>/dev/null
 	[ -f "$run/console.log" ] && cp "$run/console.log" "$out/last-console.log"
-	if [ $keep = 1 ]; then echo "hostvm: kept $run" >&2; else rm -rf "$run"; fi
+	# The directory first (QEMU keeps its open image): a SIGKILL may follow.
+	if [ "$keep" = 1 ]; then echo "hostvm: kept $run" >&2; else rm -rf "$run"; fi
+	if [ -n "$qpid" ] && kill -0 "$qpid" 2>/dev/null; then
+		kill -TERM "$qpid" 2>/dev/null
+		for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$qpid" 2>/dev/null || return 0; sleep 0.1; done
+		kill -KILL "$qpid" 2>/dev/null
+	fi
+	return 0
 }
 trap cleanup EXIT
 trap 'exit 130' INT
@@ -177,9 +182,8 @@ if [ $with_qemu = 1 ]; then
 		[ -e "$f" ] && cp -L "$f" "$p/share/qemu/"
 	done
 	# TCG as a module, so "-accel tcg" works in L1 too.
-	for m in /usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so; do
-		[ -e "$m" ] && { mkdir -p "$p/lib/qemu"; cp -L "$m" "$p/lib/qemu/"; add_libs "$m"; }
-	done
+	m=/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so
+	if [ -e "$m" ]; then mkdir -p "$p/lib/qemu"; cp -L "$m" "$p/lib/qemu/"; add_libs "$m"; fi
 fi
 for a in "${adds[@]}"; do
 	src=${a%%:*} dest=
@@ -217,20 +221,43 @@ q=("$qemu" -M q35 -accel "$accel" -cpu "$cpu" -m "$memory" -smp "$smp"
 	-drive "file=$run/payload.img,format=raw,if=virtio,readonly=on"
 	-pidfile "$run/qemu.pid")
 
+# After $timeout seconds: mark the run as timed out and stop QEMU ($qpid).
+# Nothing of it may keep our stdout open (a reader waits for its end).
+wpid=
+watchdog() {
+	[ "$timeout" -gt 0 ] || return 0
+	(
+		spid=
+		trap 'kill $spid 2>/dev/null; exit 0' TERM
+		sleep "$timeout" &
+		spid=$!
+		wait $spid
+		touch "$run/timeout"
+		[ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null
+	) </dev/null >/dev/null 2>&1 &
+	wpid=$!
+}
+
 if [ $interactive = 1 ]; then
 	# The console on this terminal, not multiplexed (Ctrl-A belongs to L1's
 	# programs, e.g. domus) and without signals (Ctrl-C goes to L1's shell).
-	# Leave with "exit" (powers L1 off).
-	q+=(-chardev stdio,id=con,signal=off -serial chardev:con)
-	trap - EXIT
-	cleanup_i() { rm -rf "$run"; }
-	trap cleanup_i EXIT
-	if [ "$timeout" -gt 0 ]; then
-		timeout --foreground -k 5 "$timeout" "${q[@]}"
-	else
-		"${q[@]}"
+	# Leave with "exit" in L1 (powers it off), or end this script (SIGHUP,
+	# SIGTERM: L1 goes too).
+	q+=(-chardev "stdio,id=con,signal=off" -serial chardev:con)
+	exec 3<&0
+	"${q[@]}" 0<&3 3<&- &
+	qpid=$!
+	exec 3<&-
+	trap 'exit 129' HUP
+	watchdog
+	wait "$qpid"
+	qrc=$?
+	qpid=
+	if [ -f "$run/timeout" ]; then
+		echo "hostvm: timeout: L1 killed after ${timeout}s" >&2
+		exit 124
 	fi
-	exit $?
+	exit $qrc
 fi
 
 q+=(-serial stdio)
@@ -243,17 +270,7 @@ fi
 bgpid=$!
 for _ in $(seq 50); do [ -s "$run/qemu.pid" ] && break; kill -0 $bgpid 2>/dev/null || break; sleep 0.1; done
 qpid=$(cat "$run/qemu.pid" 2>/dev/null)
-wpid=
-if [ "$timeout" -gt 0 ]; then
-	(
-		trap 'kill $spid 2>/dev/null; exit 0' TERM
-		sleep "$timeout" & spid=$!
-		wait $spid
-		touch "$run/timeout"
-		[ -n "$qpid" ] && kill -TERM "$qpid" 2>/dev/null
-	) </dev/null >/dev/null 2>&1 &
-	wpid=$!
-fi
+watchdog
 wait $bgpid
 qrc=$?
 [ -n "$wpid" ] && kill "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null

@@ -139,7 +139,7 @@ case " $(cat /proc/cmdline) " in
 	cat > /etc/profile <<'PROF'
 export PATH=/hv/bin:/bin:/sbin:/usr/bin:/usr/sbin
 export LD_LIBRARY_PATH=/hv/lib
-export PS1='hostvm# '
+export PS1='hostvm# ' PS2=''
 PROF
 	echo "hostvm: interactive shell ready"
 	# A session leader with the console as controlling tty, so Ctrl-C works.
@@ -169,4 +169,5 @@ touch "$root/etc/profile"
 
 (cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0) > "$work/hostinit.img"
 mv "$work/hostinit.img" "$out/hostinit.img"
+# shellcheck disable=SC2154 # mod_order: set by tools/modorder.sh
 echo "mkhostinit: $release, modules: ${mod_order[*]##*/} -> $out/hostinit.img" >&2
