@@ -22,10 +22,12 @@
 #include "devices/acpi_pm.h"
 #include "devices/i8042.h"
 #include "devices/irq.h"
+#include "devices/pci/pci.h"
 #include "devices/pvpanic.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial8250.h"
 #include "engine/engine.h"
+#include "irqroute.h"
 
 /* --- stop requests ------------------------------------------------------------ */
 static int request_rank(int reason)
@@ -133,9 +135,10 @@ static int vm_add_legacy_devices(struct vm *vm, struct err *err)
 	    (r = vm_map_pio(vm, PORT_ACPI_PM1A_EVT, 4, &acpi_pm_evt_io_ops, vm->pm, err)) < 0 ||
 	    (r = vm_map_pio(vm, PORT_ACPI_PM1A_CNT, 2, &acpi_pm_cnt_io_ops, vm->pm, err)) < 0 ||
 	    (r = vm_map_pio(vm, PORT_ACPI_PM_TMR, 4, &acpi_pm_tmr_io_ops, vm->pm, err)) < 0 ||
-	    (r = vm_map_pio(vm, PORT_ACPI_GPE0, 4, &acpi_pm_gpe_io_ops, vm->pm, err)) < 0 ||
-	    (r = vm_map_pio(vm, PORT_RESET, 1, &acpi_pm_reset_io_ops, vm->pm, err)) < 0)
+	    (r = vm_map_pio(vm, PORT_ACPI_GPE0, 4, &acpi_pm_gpe_io_ops, vm->pm, err)) < 0)
 		return r;
+	/* 0xcf9 (PORT_RESET) is inside the PCI bus's 0xcf8 register: the bus
+	 * forwards byte accesses there to acpi_pm_reset_io_ops (vm_add_pci). */
 
 	panic = pvpanic_create(req);
 	if ((r = vm_add_device(vm, &pvpanic_dev_ops, panic, err)) < 0 ||
@@ -144,47 +147,40 @@ static int vm_add_legacy_devices(struct vm *vm, struct err *err)
 	return 0;
 }
 
+/* PCI bus 0 with its host bridge; devices are added to vm->pci later. */
+static int vm_add_pci(struct vm *vm, struct err *err)
+{
+	struct pci_bus_config pc = {
+		.pio = &vm->pio,
+		.mmio = &vm->mmio,
+		.ecam_base = LAYOUT_PCI_ECAM,
+		.mmio32_base = LAYOUT_PCI_MMIO32,
+		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mmio64_base = vm->pci_mmio64_base,
+		.mmio64_size = vm->pci_mmio64_size,
+		.io_base = 0xc000,
+		.io_size = 0x4000,
+		.cf9_ops = &acpi_pm_reset_io_ops,
+		.cf9_opaque = vm->pm,
+	};
+	int r = pci_bus_create(&vm->pci, &pc);
+
+	if (r < 0)
+		return err_set(err, -r, "PCI bus: cannot register its ports and ECAM");
+	return vm_add_device(vm, &pci_bus_dev_ops, vm->pci, err);
+}
+
 /* --- the VM ------------------------------------------------------------------- */
 
-/* GSI routing as on a PC: ISA IRQs 0-15 reach the 8259 pair (IRQ2 is the
- * cascade) and the IOAPIC, except that the timer's IRQ0 arrives on IOAPIC
- * pin 2, as the MADT's interrupt source override says. KVM's default table
- * maps GSI 0 to pin 0; Linux's timer check would then fail. */
-static int vm_setup_irq_routing(struct vm *vm, struct err *err)
+/* vm_phys_bits: the guest's physical address width (CPUID 0x80000008), 0 if unknown. */
+static unsigned vm_phys_bits(const struct vm *vm)
 {
-	enum { NR_IOAPIC_PINS = 24, MAX_ROUTES = 64 };
-	union {
-		struct kvm_irq_routing hdr;
-		uint8_t raw[sizeof(struct kvm_irq_routing) +
-			    MAX_ROUTES * sizeof(struct kvm_irq_routing_entry)];
-	} rt;
-	struct kvm_irq_routing_entry *e = rt.hdr.entries;
-	unsigned n = 0;
-
-	memset(&rt, 0, sizeof(rt));
-	for (unsigned gsi = 0; gsi < 16; gsi++) {
-		if (gsi == 2)
-			continue;
-		e[n].gsi = gsi;
-		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-		e[n].u.irqchip.pin = gsi % 8;
-		n++;
-	}
-	for (unsigned gsi = 0; gsi < NR_IOAPIC_PINS; gsi++) {
-		if (gsi == 2)
-			continue;
-		e[n].gsi = gsi;
-		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
-		n++;
-	}
-	rt.hdr.nr = n;
-	if (ioctl(vm->vm_fd, KVM_SET_GSI_ROUTING, &rt) < 0)
-		return err_setsys(err, errno, "KVM_SET_GSI_ROUTING");
+	for (unsigned i = 0; vm->cpuid && i < vm->cpuid->nent; i++)
+		if (vm->cpuid->entries[i].function == 0x80000008)
+			return vm->cpuid->entries[i].eax & 0xff;
 	return 0;
 }
+
 static int vm_setup_kvm(struct vm *vm, struct err *err)
 {
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
@@ -219,16 +215,25 @@ static int vm_setup_kvm(struct vm *vm, struct err *err)
 		return err_setsys(err, errno, "KVM_CREATE_IRQCHIP");
 	if (ioctl(vm->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return err_setsys(err, errno, "KVM_CREATE_PIT2");
-	if (vm_setup_irq_routing(vm, err) < 0)
-		return -EIO;
+	vm->irq = irqroute_create(vm->vm_fd);
+	if (vm->irq == NULL)
+		return err_setsys(err, errno, "GSI routing table");
+	n = irqroute_init_pc(vm->irq);
+	if (n < 0)
+		return err_setsys(err, -n, "KVM_SET_GSI_ROUTING");
 	vm->cpuid = cpuid_supported(vm->kvm_fd, err);
-	return vm->cpuid ? 0 : -ENOMEM;
+	if (vm->cpuid == NULL)
+		return -ENOMEM;
+	pci_mmio64_window(vm->mem.size, vm_phys_bits(vm), &vm->pci_mmio64_base,
+			  &vm->pci_mmio64_size);
+	return 0;
 }
 
 int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct chardev *console,
 	      struct err *err)
 {
 	struct x86_boot boot;
+	struct x86_boot_pci boot_pci;
 	struct vm *vm;
 	int r;
 
@@ -254,10 +259,15 @@ int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct c
 	r = vm_setup_kvm(vm, err);
 	if (r < 0)
 		goto err;
-	r = x86_boot_load(cfg, &vm->mem, &boot, err);
+	boot_pci.mmio64_base = vm->pci_mmio64_base;
+	boot_pci.mmio64_size = vm->pci_mmio64_size;
+	r = x86_boot_load(cfg, &vm->mem, &boot_pci, &boot, err);
 	if (r < 0)
 		goto err;
 	r = vm_add_legacy_devices(vm, err);
+	if (r < 0)
+		goto err;
+	r = vm_add_pci(vm, err);
 	if (r < 0)
 		goto err;
 
@@ -320,6 +330,7 @@ void vm_destroy(struct vm *vm)
 		vm->devs[i].ops->destroy(vm->devs[i].dev);
 	iobus_free(&vm->pio);
 	iobus_free(&vm->mmio);
+	irqroute_destroy(vm->irq);
 	free(vm->cpuid);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);

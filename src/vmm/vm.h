@@ -19,6 +19,8 @@ struct chardev;
 struct vm_config;
 struct kvm_cpuid2;
 struct kvm_run;
+struct irqroute;
+struct pci_bus;
 
 /* Why the VM stopped, beyond what devices request (enum vm_request). */
 enum vm_stop {
@@ -59,6 +61,9 @@ struct vm {
 	struct acpi_pm *pm;
 	struct rtc_cmos *rtc;
 	struct chardev *console;
+	struct irqroute *irq;		/* GSI routes: ISA/IOAPIC and MSI */
+	struct pci_bus *pci;		/* owned through devs[] */
+	uint64_t pci_mmio64_base, pci_mmio64_size;	/* 64-bit BAR window */
 
 	/* Stopping: a device or vCPU posts a request; the monitor (the engine's
 	 * event loop) reads it from req_fd and acts. */

@@ -76,15 +76,33 @@ struct built {
 	struct acpi_layout lay;
 };
 
+/* The 64-bit PCI window the PCI tests use. */
+#define MMIO64_BASE	(64ULL << 30)
+#define MMIO64_SIZE	(32ULL << 30)
+
+static void build_cfg(struct built *b, const struct acpi_config *cfg)
+{
+	b->mem = calloc(1, LAYOUT_ACPI_SIZE);
+	assert_non_null(b->mem);
+	b->base = cfg->base_gpa;
+	assert_int_equal(acpi_build_layout(cfg, b->mem, LAYOUT_ACPI_SIZE, &b->used, &b->lay), 0);
+	assert_true(b->used > 0 && b->used <= LAYOUT_ACPI_SIZE);
+}
+
 static void build(struct built *b, unsigned int nr_cpus, uint64_t base)
 {
 	struct acpi_config cfg = { .nr_cpus = nr_cpus, .base_gpa = base, .pci = false };
 
-	b->mem = calloc(1, LAYOUT_ACPI_SIZE);
-	assert_non_null(b->mem);
-	b->base = base;
-	assert_int_equal(acpi_build_layout(&cfg, b->mem, LAYOUT_ACPI_SIZE, &b->used, &b->lay), 0);
-	assert_true(b->used > 0 && b->used <= LAYOUT_ACPI_SIZE);
+	build_cfg(b, &cfg);
+}
+
+static void build_pci(struct built *b, unsigned int nr_cpus, uint64_t mmio64_size)
+{
+	struct acpi_config cfg = { .nr_cpus = nr_cpus, .base_gpa = LAYOUT_ACPI, .pci = true,
+				   .pci_mmio64_base = MMIO64_BASE,
+				   .pci_mmio64_size = mmio64_size };
+
+	build_cfg(b, &cfg);
 }
 
 /* table_at: the SDT at guest address (gpa), checked to lie inside the used
@@ -122,8 +140,8 @@ static size_t count(const uint8_t *hay, size_t len, const void *needle, size_t n
 
 /* --- RSDP, XSDT, RSDT -------------------------------------------------------- */
 
-static void check_rsdp_and_roots(const struct built *b, const uint8_t **fadt,
-				 const uint8_t **madt)
+static void check_rsdp_and_roots_mcfg(const struct built *b, const uint8_t **fadt,
+				      const uint8_t **madt, const uint8_t **mcfg)
 {
 	const uint8_t *r = b->mem;
 
@@ -143,7 +161,7 @@ static void check_rsdp_and_roots(const struct built *b, const uint8_t **fadt,
 
 	assert_int_equal((rd32(x + 4) - 36) % 8, 0);
 	assert_int_equal(nx, nr);
-	*fadt = *madt = NULL;
+	*fadt = *madt = *mcfg = NULL;
 	for (size_t i = 0; i < nx; i++) {
 		uint64_t gpa = rd64(x + 36 + 8 * i);
 		const uint8_t *t = table_at(b, gpa, NULL);
@@ -156,6 +174,11 @@ static void check_rsdp_and_roots(const struct built *b, const uint8_t **fadt,
 		} else if (!memcmp(t, "APIC", 4)) {
 			assert_null(*madt);
 			*madt = t;
+		} else if (!memcmp(t, "MCFG", 4)) {
+			assert_null(*mcfg);
+			*mcfg = t;
+		} else {
+			fail_msg("unexpected table %.4s", (const char *)t);
 		}
 		/* The DSDT and FACS are reached only through the FADT. */
 		assert_memory_not_equal(t, "DSDT", 4);
@@ -163,6 +186,16 @@ static void check_rsdp_and_roots(const struct built *b, const uint8_t **fadt,
 	}
 	assert_non_null(*fadt);
 	assert_non_null(*madt);
+}
+
+/* check_rsdp_and_roots: the tables without PCI: no MCFG. */
+static void check_rsdp_and_roots(const struct built *b, const uint8_t **fadt,
+				 const uint8_t **madt)
+{
+	const uint8_t *mcfg;
+
+	check_rsdp_and_roots_mcfg(b, fadt, madt, &mcfg);
+	assert_null(mcfg);
 }
 
 /* --- FADT -------------------------------------------------------------------- */
@@ -302,7 +335,7 @@ static void check_madt(const uint8_t *m, unsigned int nr_cpus)
 
 /* --- DSDT -------------------------------------------------------------------- */
 
-static void check_dsdt(const uint8_t *d)
+static void check_dsdt_devices(const uint8_t *d, size_t nr_devices)
 {
 	uint32_t len = rd32(d + 4);
 	const uint8_t *aml = d + 36;
@@ -331,7 +364,7 @@ static void check_dsdt(const uint8_t *d)
 	v = decode_pkglen(sc + 1, &pl);
 	assert_int_equal(1 + v, (size_t)(d + len - sc));
 	assert_memory_equal(sc + 1 + pl, "\\_SB_", 5);
-	assert_int_equal(count(aml, n, (const uint8_t[]){ 0x5b, 0x82 }, 2), 4);
+	assert_int_equal(count(aml, n, (const uint8_t[]){ 0x5b, 0x82 }, 2), nr_devices);
 
 	/* _HIDs: EISAID("PNP0501"), ("PNP0303"), ("PNP0B00") as DWords, and the
 	 * string "QEMU0001". */
@@ -366,6 +399,14 @@ static void check_dsdt(const uint8_t *d)
 	assert_non_null(find(aml, n, rtc_crs, sizeof(rtc_crs)));
 	assert_non_null(find(aml, n, pvp_crs, sizeof(pvp_crs)));
 	assert_non_null(find(aml, n, sta, sizeof(sta)));
+}
+
+static void check_dsdt(const uint8_t *d)
+{
+	check_dsdt_devices(d, 4);
+	/* No PCI: neither PCI0 nor the PNP0C02 reservation. */
+	assert_null(find(d, rd32(d + 4), "PCI0", 4));
+	assert_null(find(d, rd32(d + 4), (const uint8_t[]){ 0x41, 0xd0, 0x0c, 0x02 }, 4));
 }
 
 /* --- whole-image tests ----------------------------------------------------------- */
@@ -404,18 +445,169 @@ static void test_tables(void **state)
 					    iv[j][0] + iv[j][1] <= iv[i][0]);
 	}
 
-	/* acpi_build() gives the same bytes; pci = true is accepted (ignored). */
+	/* acpi_build() gives the same bytes; the PCI window is ignored
+	 * without pci. */
 	uint8_t *again = calloc(1, LAYOUT_ACPI_SIZE);
-	struct acpi_config cfg = { .nr_cpus = nr, .base_gpa = LAYOUT_ACPI, .pci = true };
+	struct acpi_config cfg = { .nr_cpus = nr, .base_gpa = LAYOUT_ACPI, .pci = false,
+				   .pci_mmio64_base = 1, .pci_mmio64_size = 3 };
 	size_t used2 = 0;
 
 	assert_non_null(again);
 	assert_int_equal(acpi_build(&cfg, again, LAYOUT_ACPI_SIZE, &used2), 0);
 	assert_int_equal(used2, b.used);
 	assert_memory_equal(again, b.mem, b.used);
+	assert_int_equal(b.lay.mcfg, 0);
+	assert_int_equal(b.lay.mcfg_len, 0);
 	free(again);
 	free(b.mem);
 }
+
+/* --- PCI: MCFG, \_SB.PCI0, the ECAM reservation --------------------------------- */
+
+static void check_mcfg(const uint8_t *m)
+{
+	assert_int_equal(rd32(m + 4), 60);		/* header, reserved, one allocation */
+	assert_int_equal(m[8], 1);
+	assert_int_equal(rd64(m + 36), 0);		/* reserved */
+	assert_int_equal(rd64(m + 44), LAYOUT_PCI_ECAM);
+	assert_int_equal(rd16(m + 52), 0);		/* segment */
+	assert_int_equal(m[54], 0);			/* start bus */
+	assert_int_equal(m[55], 255);			/* end bus: 256 MiB of ECAM */
+	assert_int_equal(rd32(m + 56), 0);
+	assert_int_equal(LAYOUT_PCI_ECAM_SIZE, 256ULL << 20);
+}
+
+/* find_device: the body of Device (name) in (aml), checked to be the AML
+ * the encoder makes: ExtOp DeviceOp PkgLength NameSeg. */
+static const uint8_t *find_device(const uint8_t *aml, size_t n, const char *name, size_t *len)
+{
+	const uint8_t *p;
+
+	for (p = aml; (p = memmem(p, n - (size_t)(p - aml), name, 4)); p++) {
+		size_t pl;
+
+		/* PkgLength of 1 or 2 bytes before the name */
+		for (size_t k = 1; k <= 2; k++) {
+			if (p - aml < (ptrdiff_t)(2 + k) || p[-(ptrdiff_t)k - 2] != 0x5b ||
+			    p[-(ptrdiff_t)k - 1] != 0x82)
+				continue;
+			size_t v = decode_pkglen(p - k, &pl);
+
+			if (pl != k)
+				continue;
+			*len = v - k - 4;
+			assert_true(p + 4 + *len <= aml + n);
+			return p + 4;
+		}
+	}
+	return NULL;
+}
+
+static void check_pci_dsdt(const uint8_t *d, bool mmio64)
+{
+	uint32_t len = rd32(d + 4);
+	size_t n;
+
+	check_dsdt_devices(d, 6);
+	const uint8_t *pci = find_device(d + 36, len - 36, "PCI0", &n);
+
+	assert_non_null(pci);
+	/* _HID EISAID("PNP0A08"), _CID EISAID("PNP0A03"), _SEG, _BBN, _UID 0 */
+	static const uint8_t ids[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08,
+				       0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03,
+				       0x08, '_', 'S', 'E', 'G', 0x00,
+				       0x08, '_', 'B', 'B', 'N', 0x00,
+				       0x08, '_', 'U', 'I', 'D', 0x00 };
+
+	assert_memory_equal(pci, ids, sizeof(ids));
+	/* _CRS: a Buffer holding the descriptors, in order. */
+	static const uint8_t crs_name[] = { 0x08, '_', 'C', 'R', 'S', 0x11 };
+	const uint8_t *c = find(pci, n, crs_name, sizeof(crs_name));
+
+	assert_non_null(c);
+	static const uint8_t bus[] = { 0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00,
+				       0xff, 0x00, 0x00, 0x00, 0x00, 0x01 };
+	static const uint8_t cf8[] = { 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 };
+	static const uint8_t io_lo[] = { 0x87, 0x17, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0, 0,
+					 0, 0, 0, 0, 0xf7, 0x0c, 0, 0, 0, 0, 0, 0,
+					 0xf8, 0x0c, 0, 0 };
+	static const uint8_t io_hi[] = { 0x87, 0x17, 0x00, 0x01, 0x0c, 0x03, 0, 0, 0, 0,
+					 0x00, 0x0d, 0, 0, 0xff, 0xff, 0, 0, 0, 0, 0, 0,
+					 0x00, 0xf3, 0, 0 };
+	static const uint8_t mem32[] = { 0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0,
+					 0, 0, 0, 0xc0, 0xff, 0xff, 0xff, 0xdf, 0, 0, 0, 0,
+					 0, 0, 0, 0x20 };
+	const uint8_t *p = find(c, (size_t)(pci + n - c), bus, sizeof(bus));
+
+	assert_non_null(p);
+	p += sizeof(bus);
+	assert_memory_equal(p, cf8, sizeof(cf8));
+	p += sizeof(cf8);
+	assert_memory_equal(p, io_lo, sizeof(io_lo));
+	p += sizeof(io_lo);
+	assert_memory_equal(p, io_hi, sizeof(io_hi));
+	p += sizeof(io_hi);
+	assert_memory_equal(p, mem32, sizeof(mem32));
+	p += sizeof(mem32);
+	if (mmio64) {
+		/* QWordMemory, cacheable (not prefetchable), read-write. */
+		assert_int_equal(p[0], 0x8a);
+		assert_int_equal(rd16(p + 1), 43);
+		assert_int_equal(p[3], 0);
+		assert_int_equal(p[4], 0x0c);
+		assert_int_equal(p[5], 0x03);
+		assert_int_equal(rd64(p + 14), MMIO64_BASE);
+		assert_int_equal(rd64(p + 22), MMIO64_BASE + MMIO64_SIZE - 1);
+		assert_int_equal(rd64(p + 38), MMIO64_SIZE);
+		p += 46;
+	}
+	assert_int_equal(p[0], 0x79);			/* End Tag */
+	/* No _PRT (no INTx) and no _OSC (Linux 6.1 does without). */
+	assert_null(find(pci, n, "_PRT", 4));
+
+	/* The PNP0C02 device reserving exactly the ECAM. */
+	const uint8_t *e = find_device(d + 36, len - 36, "ECAM", &n);
+
+	assert_non_null(e);
+	static const uint8_t ecam[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0c, 0x02,
+					0x08, '_', 'C', 'R', 'S', 0x11 };
+	static const uint8_t ecam_crs[] = { 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0,
+					    0x00, 0x00, 0x00, 0x10, 0x79, 0x00 };
+
+	assert_memory_equal(e, ecam, sizeof(ecam));
+	assert_non_null(find(e, n, ecam_crs, sizeof(ecam_crs)));
+}
+
+static void test_pci_tables(void **state)
+{
+	unsigned int nr = *(const unsigned int *)*state;
+	struct built b, nopci;
+	const uint8_t *fadt, *madt, *mcfg;
+
+	build_pci(&b, nr, MMIO64_SIZE);
+	check_rsdp_and_roots_mcfg(&b, &fadt, &madt, &mcfg);
+	assert_non_null(mcfg);
+	check_mcfg(mcfg);
+	assert_int_equal(b.lay.mcfg, (size_t)(mcfg - b.mem));
+	assert_int_equal(b.lay.mcfg_len, 60);
+	check_madt(madt, nr);
+	check_pci_dsdt(check_fadt(&b, fadt), true);
+	assert_true(b.base + b.used <= 0x100000);
+
+	/* Everything else is what it is without PCI. */
+	build(&nopci, nr, LAYOUT_ACPI);
+	assert_memory_equal(b.mem + b.lay.madt, nopci.mem + nopci.lay.madt, nopci.lay.madt_len);
+	assert_int_equal(b.lay.fadt_len, nopci.lay.fadt_len);
+	free(nopci.mem);
+	free(b.mem);
+
+	/* Without a 64-bit window. */
+	build_pci(&b, nr, 0);
+	check_rsdp_and_roots_mcfg(&b, &fadt, &madt, &mcfg);
+	check_pci_dsdt(check_fadt(&b, fadt), false);
+	free(b.mem);
+}
+
 
 /* A base that is 16- but not 64-aligned still yields a 64-aligned FACS. */
 static void test_unaligned_base(void **state)
@@ -491,6 +683,13 @@ static void test_einval(void **state)
 	c.base_gpa = 4 * GiB;				/* 32-bit pointers */
 	assert_int_equal(acpi_build(&c, m, LAYOUT_ACPI_SIZE, &used), -EINVAL);
 	c.base_gpa = 4 * GiB - 0x100;			/* would cross 4 GiB */
+	assert_int_equal(acpi_build(&c, m, LAYOUT_ACPI_SIZE, &used), -EINVAL);
+	c = ok;
+	c.pci = true;
+	c.pci_mmio64_base = 2 * GiB;			/* 64-bit window below 4 GiB */
+	c.pci_mmio64_size = GiB;
+	assert_int_equal(acpi_build(&c, m, LAYOUT_ACPI_SIZE, &used), -EINVAL);
+	c.pci_mmio64_base = UINT64_MAX - GiB + 2;	/* wraps */
 	assert_int_equal(acpi_build(&c, m, LAYOUT_ACPI_SIZE, &used), -EINVAL);
 	assert_int_equal(acpi_build(NULL, m, LAYOUT_ACPI_SIZE, &used), -EINVAL);
 	assert_int_equal(acpi_build(&ok, m, LAYOUT_ACPI_SIZE, NULL), -EINVAL);
@@ -1044,19 +1243,27 @@ static void test_iasl(void **state)
 			      "disassembly cross-check\n");
 		return;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(cpu_counts); i++) {
+	for (size_t i = 0; i < 2 * ARRAY_SIZE(cpu_counts); i++) {
 		const char *tmp = getenv("TMPDIR");
+		bool pci = i >= ARRAY_SIZE(cpu_counts);
+		unsigned int nr = cpu_counts[i % ARRAY_SIZE(cpu_counts)];
 		char dir[4096];
 		struct built b;
 
 		snprintf(dir, sizeof(dir), "%s/domus-acpi-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		assert_non_null(mkdtemp(dir));
-		build(&b, cpu_counts[i], LAYOUT_ACPI);
+		if (pci)
+			build_pci(&b, nr, MMIO64_SIZE);
+		else
+			build(&b, nr, LAYOUT_ACPI);
 		check_with_iasl(iasl, dir, "dsdt", b.mem + b.lay.dsdt, b.lay.dsdt_len, true);
 		check_with_iasl(iasl, dir, "facp", b.mem + b.lay.fadt, b.lay.fadt_len, false);
 		check_with_iasl(iasl, dir, "apic", b.mem + b.lay.madt, b.lay.madt_len, false);
 		check_with_iasl(iasl, dir, "xsdt", b.mem + b.lay.xsdt, b.lay.xsdt_len, false);
 		check_with_iasl(iasl, dir, "rsdt", b.mem + b.lay.rsdt, b.lay.rsdt_len, false);
+		if (pci)
+			check_with_iasl(iasl, dir, "mcfg", b.mem + b.lay.mcfg, b.lay.mcfg_len,
+					false);
 		free(b.mem);
 		remove_dir(dir);
 	}
@@ -1071,6 +1278,8 @@ int main(void)
 		cmocka_unit_test_prestate(test_tables, (void *)&cpu_counts[2]),
 		cmocka_unit_test_prestate(test_tables, (void *)&cpu_counts[3]),
 		cmocka_unit_test_prestate(test_tables, (void *)&cpu_counts[4]),
+		cmocka_unit_test_prestate(test_pci_tables, (void *)&cpu_counts[0]),
+		cmocka_unit_test_prestate(test_pci_tables, (void *)&cpu_counts[4]),
 		cmocka_unit_test(test_unaligned_base),
 		cmocka_unit_test(test_enospc),
 		cmocka_unit_test(test_einval),

@@ -71,8 +71,8 @@ int x86_boot_check(const struct vm_config *cfg, struct err *err)
 	return r;
 }
 
-int x86_boot_load(const struct vm_config *cfg, const struct gmem *mem, struct x86_boot *out,
-		  struct err *err)
+int x86_boot_load(const struct vm_config *cfg, const struct gmem *mem,
+		  const struct x86_boot_pci *pci, struct x86_boot *out, struct err *err)
 {
 	struct boot_files f;
 	struct e820_entry e820[16];
@@ -110,6 +110,11 @@ int x86_boot_load(const struct vm_config *cfg, const struct gmem *mem, struct x8
 		r = err_set(err, -n, "memory map for %llu MiB failed",
 			    (unsigned long long)(mem->size >> 20));
 		goto out;
+	}
+	if (pci) {
+		acpi.pci = true;
+		acpi.pci_mmio64_base = pci->mmio64_base;
+		acpi.pci_mmio64_size = pci->mmio64_size;
 	}
 	p = gmem_ptr(mem, LAYOUT_ACPI, LAYOUT_ACPI_SIZE);
 	r = p ? acpi_build(&acpi, p, LAYOUT_ACPI_SIZE, &acpi_used) : -EFAULT;

@@ -8,6 +8,7 @@
 #include "aml.h"
 #include "arch/x86/layout.h"
 #include "common/buf.h"
+#include "common/err.h"
 
 #define SDT_HEADER_LEN		36
 #define RSDP_LEN		36
@@ -23,6 +24,7 @@
 #define FADT_MINOR_REVISION	0
 #define MADT_REVISION		4
 #define DSDT_REVISION		2	/* 2+: AML integers are 64-bit */
+#define MCFG_REVISION		1
 #define FACS_VERSION		2
 
 /* FADT Flags. */
@@ -88,7 +90,16 @@
 #define ADDR_32BIT_END		(4 * GiB)
 
 /* XSDT/RSDT entries: the tables not reached through the FADT. */
-#define NR_SDT_ENTRIES		2		/* FADT, MADT */
+#define MAX_SDT_ENTRIES		3		/* FADT, MADT, MCFG */
+
+/* PCI (PCI Firmware Specification 3.x, MCFG; ACPI 6.0 for the _CRS). */
+#define MCFG_LEN		(SDT_HEADER_LEN + 8 + 16)	/* one allocation */
+#define PCI_SEGMENT		0
+#define PCI_BUS_FIRST		0
+#define PCI_BUS_LAST		0xff	/* the ECAM covers 256 buses */
+#define PCI_CONFIG_PORT		0xcf8	/* type-1 ports 0xcf8-0xcff */
+#define PCI_CONFIG_PORTS	8
+#define IO_SPACE_LAST		0xffff
 
 static uint8_t checksum(const uint8_t *p, size_t len)
 {
@@ -172,8 +183,66 @@ static void isa_device(struct buf *scope, const char *name, const char *hid, int
 	buf_free(&dev);
 }
 
+/*
+ * pci_devices: the PCI host bridge and the ECAM reservation, in \_SB.
+ *
+ * Device (PCI0) {
+ *     Name (_HID, EisaId ("PNP0A08"))      // PCI Express root bridge (ECAM)
+ *     Name (_CID, EisaId ("PNP0A03"))      // PCI root bridge
+ *     Name (_SEG, 0)  Name (_BBN, 0)  Name (_UID, 0)
+ *     Name (_CRS, ResourceTemplate () {
+ *         WordBusNumber (0-0xff)            // what the MCFG's ECAM covers
+ *         IO (0xcf8, 8)                     // config ports: the bridge's own
+ *         DWordIO (0-0xcf7)  DWordIO (0xd00-0xffff)
+ *         DWordMemory (32-bit window)  [QWordMemory (64-bit window)] })
+ * }
+ * Device (ECAM) { _HID PNP0C02, _CRS { Memory32Fixed (ECAM) } }
+ *
+ * Linux only uses the MCFG's ECAM if the range is reserved, by e820 or (as
+ * here) by a PNP0C02 "motherboard resources" device's _CRS. There is no
+ * _PRT: devices have no INTx pin, only MSI-X.
+ */
+static void pci_devices(struct buf *sb, const struct acpi_config *cfg)
+{
+	struct buf dev, crs, rt;
+
+	buf_init(&dev);
+	buf_init(&crs);
+	buf_init(&rt);
+	aml_name_eisaid(&dev, "_HID", "PNP0A08");
+	aml_name_eisaid(&dev, "_CID", "PNP0A03");
+	aml_name_integer(&dev, "_SEG", PCI_SEGMENT);
+	aml_name_integer(&dev, "_BBN", PCI_BUS_FIRST);
+	aml_name_integer(&dev, "_UID", 0);
+	aml_res_word_bus_number(&crs, PCI_BUS_FIRST, PCI_BUS_LAST);
+	aml_res_io(&crs, PCI_CONFIG_PORT, PCI_CONFIG_PORT, 1, PCI_CONFIG_PORTS);
+	aml_res_dword_io(&crs, 0, PCI_CONFIG_PORT - 1);
+	aml_res_dword_io(&crs, PCI_CONFIG_PORT + PCI_CONFIG_PORTS, IO_SPACE_LAST);
+	aml_res_dword_memory(&crs, (uint32_t)LAYOUT_PCI_MMIO32,
+			     (uint32_t)(LAYOUT_PCI_MMIO32 + LAYOUT_PCI_MMIO32_SIZE - 1),
+			     AML_MEM_NONCACHEABLE);
+	/* Cacheable, not prefetchable: Linux would not claim a
+	 * non-prefetchable 64-bit BAR from a prefetchable window. */
+	if (cfg->pci_mmio64_size)
+		aml_res_qword_memory(&crs, cfg->pci_mmio64_base,
+				     cfg->pci_mmio64_base + cfg->pci_mmio64_size - 1,
+				     AML_MEM_CACHEABLE);
+	aml_resource_template(&rt, &crs);
+	aml_name(&dev, "_CRS", &rt);
+	aml_device(sb, "PCI0", &dev);
+	buf_free(&rt);
+	buf_free(&crs);
+	buf_free(&dev);
+
+	buf_init(&crs);
+	aml_res_memory32_fixed(&crs, (uint32_t)LAYOUT_PCI_ECAM, (uint32_t)LAYOUT_PCI_ECAM_SIZE,
+			       true);
+	isa_device(sb, "ECAM", "PNP0C02", -1, &crs, false);
+	buf_free(&crs);
+}
+
 /* build_dsdt_aml: the DSDT's definition block (everything after the header). */
-static void build_dsdt_aml(struct buf *aml)
+static void build_dsdt_aml(struct buf *aml, const struct acpi_config *cfg)
 {
 	struct buf s5, pkg, sb, crs;
 
@@ -227,17 +296,37 @@ static void build_dsdt_aml(struct buf *aml)
 	isa_device(&sb, "PEVT", "QEMU0001", -1, &crs, true);
 	buf_free(&crs);
 
+	if (cfg->pci)
+		pci_devices(&sb, cfg);
+
 	aml_scope(aml, "\\_SB", &sb);
 	buf_free(&sb);
 	buf_free(&pkg);
 	buf_free(&s5);
 }
 
-static void build_dsdt(struct buf *t)
+static void build_dsdt(struct buf *t, const struct acpi_config *cfg)
 {
 	sdt_header(t, "DSDT", DSDT_REVISION);
-	build_dsdt_aml(t);
+	build_dsdt_aml(t, cfg);
 	sdt_finish(t);
+}
+
+/* --- MCFG ------------------------------------------------------------------- */
+
+/* One ECAM allocation: segment 0, buses 0-255 at LAYOUT_PCI_ECAM. */
+static void build_mcfg(struct buf *t)
+{
+	sdt_header(t, "MCFG", MCFG_REVISION);
+	buf_put_u64(t, 0);			/* reserved */
+	buf_put_u64(t, LAYOUT_PCI_ECAM);
+	buf_put_u16(t, PCI_SEGMENT);
+	buf_put_u8(t, PCI_BUS_FIRST);
+	buf_put_u8(t, PCI_BUS_LAST);
+	buf_put_u32(t, 0);			/* reserved */
+	sdt_finish(t);
+	if (!t->failed && t->len != MCFG_LEN)
+		t->failed = true;
 }
 
 /* --- MADT ------------------------------------------------------------------- */
@@ -455,10 +544,10 @@ int acpi_build(const struct acpi_config *cfg, void *out, size_t size, size_t *us
 int acpi_build_layout(const struct acpi_config *cfg, void *out, size_t size, size_t *used,
 		      struct acpi_layout *layout)
 {
-	struct buf dsdt, madt, fadt, facs, xsdt, rsdt, rsdp;
+	struct buf dsdt, madt, mcfg, fadt, facs, xsdt, rsdt, rsdp;
 	struct acpi_layout l;
-	size_t cursor = 0;
-	uint64_t entries[NR_SDT_ENTRIES];
+	size_t cursor = 0, nr_entries;
+	uint64_t entries[MAX_SDT_ENTRIES], end64;
 	uint8_t *o = out;
 	int ret = 0;
 
@@ -469,9 +558,14 @@ int acpi_build_layout(const struct acpi_config *cfg, void *out, size_t size, siz
 	/* The RSDP must sit on a 16-byte boundary to be found by the scan. */
 	if (cfg->base_gpa % 16 != 0 || cfg->base_gpa >= ADDR_32BIT_END)
 		return -EINVAL;
+	if (cfg->pci && cfg->pci_mmio64_size &&
+	    (cfg->pci_mmio64_base < ADDR_32BIT_END ||
+	     ckd_add(&end64, cfg->pci_mmio64_base, cfg->pci_mmio64_size - 1)))
+		return -EINVAL;
 
 	buf_init(&dsdt);
 	buf_init(&madt);
+	buf_init(&mcfg);
 	buf_init(&fadt);
 	buf_init(&facs);
 	buf_init(&xsdt);
@@ -480,17 +574,20 @@ int acpi_build_layout(const struct acpi_config *cfg, void *out, size_t size, siz
 
 	/* The DSDT and MADT hold no pointers, so they are built first and their
 	 * sizes fix the layout that the pointer-holding tables need. */
-	build_dsdt(&dsdt);
+	build_dsdt(&dsdt, cfg);
 	build_madt(&madt, cfg->nr_cpus);
-	if (dsdt.failed || madt.failed) {
+	if (cfg->pci)
+		build_mcfg(&mcfg);
+	if (dsdt.failed || madt.failed || mcfg.failed) {
 		ret = -ENOMEM;
 		goto out;
 	}
 
 	memset(&l, 0, sizeof(l));
+	nr_entries = cfg->pci ? 3 : 2;
 	l.rsdp_len = RSDP_LEN;
-	l.xsdt_len = SDT_HEADER_LEN + 8 * NR_SDT_ENTRIES;
-	l.rsdt_len = SDT_HEADER_LEN + 4 * NR_SDT_ENTRIES;
+	l.xsdt_len = SDT_HEADER_LEN + 8 * nr_entries;
+	l.rsdt_len = SDT_HEADER_LEN + 4 * nr_entries;
 	l.fadt_len = FADT_LEN;
 	l.facs_len = FACS_LEN;
 	l.madt_len = madt.len;
@@ -501,6 +598,10 @@ int acpi_build_layout(const struct acpi_config *cfg, void *out, size_t size, siz
 	l.fadt = place(&cursor, cfg->base_gpa, 8, l.fadt_len);
 	l.facs = place(&cursor, cfg->base_gpa, 64, l.facs_len);	/* FACS must be 64-aligned */
 	l.madt = place(&cursor, cfg->base_gpa, 8, l.madt_len);
+	if (cfg->pci) {
+		l.mcfg_len = mcfg.len;
+		l.mcfg = place(&cursor, cfg->base_gpa, 8, l.mcfg_len);
+	}
 	l.dsdt = place(&cursor, cfg->base_gpa, 8, l.dsdt_len);
 
 	/* 32-bit pointers (RSDT, FADT.DSDT, FIRMWARE_CTRL) must reach every table. */
@@ -516,10 +617,11 @@ int acpi_build_layout(const struct acpi_config *cfg, void *out, size_t size, siz
 
 	entries[0] = cfg->base_gpa + l.fadt;
 	entries[1] = cfg->base_gpa + l.madt;
+	entries[2] = cfg->base_gpa + l.mcfg;	/* used only with cfg->pci */
 	build_fadt(&fadt, cfg->base_gpa + l.facs, cfg->base_gpa + l.dsdt);
 	build_facs(&facs);
-	build_xsdt(&xsdt, entries, NR_SDT_ENTRIES);
-	build_rsdt(&rsdt, entries, NR_SDT_ENTRIES);
+	build_xsdt(&xsdt, entries, nr_entries);
+	build_rsdt(&rsdt, entries, nr_entries);
 	build_rsdp(&rsdp, cfg->base_gpa + l.rsdt, cfg->base_gpa + l.xsdt);
 	if (fadt.failed || facs.failed || xsdt.failed || rsdt.failed || rsdp.failed) {
 		ret = -ENOMEM;
@@ -535,12 +637,15 @@ int acpi_build_layout(const struct acpi_config *cfg, void *out, size_t size, siz
 	memcpy(o + l.fadt, fadt.data, fadt.len);
 	memcpy(o + l.facs, facs.data, facs.len);
 	memcpy(o + l.madt, madt.data, madt.len);
+	if (cfg->pci)
+		memcpy(o + l.mcfg, mcfg.data, mcfg.len);
 	memcpy(o + l.dsdt, dsdt.data, dsdt.len);
 	if (layout)
 		*layout = l;
 out:
 	buf_free(&dsdt);
 	buf_free(&madt);
+	buf_free(&mcfg);
 	buf_free(&fadt);
 	buf_free(&facs);
 	buf_free(&xsdt);

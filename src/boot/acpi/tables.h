@@ -20,8 +20,11 @@ struct acpi_config {
 				 * (x2APIC entries for ids > 254) */
 	uint64_t base_gpa;	/* guest-physical address where (out) will live:
 				 * LAYOUT_ACPI (0xe0000) */
-	bool pci;		/* reserved for later (PCI host bridge + MCFG): not
-				 * implemented yet, true builds the same tables as false */
+	bool pci;		/* PCI: an MCFG for the ECAM at LAYOUT_PCI_ECAM (buses
+				 * 0-255), the host bridge \_SB.PCI0 and a PNP0C02
+				 * device reserving the ECAM range (docs/pci.md) */
+	uint64_t pci_mmio64_base;	/* the 64-bit BAR window in PCI0's _CRS */
+	uint64_t pci_mmio64_size;	/* 0: none (only the 32-bit window) */
 };
 
 /* Where each table went: byte offsets into (out), i.e. relative to base_gpa,
@@ -34,11 +37,13 @@ struct acpi_layout {
 	size_t facs, facs_len;
 	size_t madt, madt_len;
 	size_t dsdt, dsdt_len;
+	size_t mcfg, mcfg_len;	/* 0, 0 without cfg->pci */
 };
 
 /*
  * acpi_build: lay out RSDP (at offset 0, i.e. at base_gpa), XSDT, RSDT, FADT,
- * FACS (64-byte aligned in guest-physical terms), MADT and DSDT in (out) of
+ * FACS (64-byte aligned in guest-physical terms), MADT, MCFG (with cfg->pci)
+ * and DSDT in (out) of
  * (size) bytes, with all pointers as guest-physical addresses base_gpa +
  * offset and all checksums right. *used = bytes used.
  *
@@ -48,7 +53,8 @@ struct acpi_layout {
  * the address in boot_params.acpi_rsdp_addr.
  *
  * Returns 0; -EINVAL for a bad (cfg) (nr_cpus 0 or > ACPI_MAX_CPUS, base_gpa
- * misaligned or too high), NULL (cfg) or (used), or NULL (out) with size > 0;
+ * misaligned or too high, a 64-bit PCI window that wraps or lies below
+ * 4 GiB), NULL (cfg) or (used), or NULL (out) with size > 0;
  * -ENOSPC if (size) is too small, with *used set to the size needed (so
  * (out) = NULL, (size) = 0 asks for the size); -ENOMEM if an allocation
  * failed. On error nothing is written to (out).
