@@ -334,6 +334,14 @@ int main(int argc, char **argv)
 		fprintf(stderr, "boottime: %s failed; end of its stderr:\n%.*s\n", argv[optind],
 			(int)errlen, errtail);
 
+	/* domus reports the guest RAM its guest touched at exit (DOMUS_TRACE):
+	 * pass that line on, for the VMM overhead (peak RSS minus guest RAM) */
+	const char *gt = memmem(errtail, errlen, "domus-trace: guest-ram-touched ", 31);
+	if (gt) {
+		const char *end = memchr(gt, '\n', (size_t)(errtail + errlen - gt));
+		fprintf(stderr, "%.*s\n", (int)((end ? end : errtail + errlen) - gt), gt);
+	}
+
 	char f[32], m[32], e[32], status[32], rss[32];
 	fmt_ms(f, sizeof(f), first_run);
 	fmt_ms(m, sizeof(m), marker_t >= 0 ? marker_t - t0 : -1);

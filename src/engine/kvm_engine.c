@@ -137,7 +137,7 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 	if (kvm_fd < 0)
 		return kvm_fd;
 	for (;;) {
-		r = vm_create(&mon.vm, cfg, kvm_fd, cd, err);
+		r = vm_create(&mon.vm, cfg, kvm_fd, cd, loop, err);
 		if (r < 0)
 			break;
 		r = ev_add(loop, mon.vm->req_fd, EPOLLIN, kvm_on_request, &mon);

@@ -356,6 +356,9 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 	/* The same crash signal as the KVM engine: QEMU's ISA pvpanic at 0x505. */
 	argv_push(argv, &argc, "-device");
 	argv_push(argv, &argc, "pvpanic");
+	/* the kvm engine always has a virtio-rng: so does this one */
+	argv_push(argv, &argc, "-device");
+	argv_push(argv, &argc, "virtio-rng-pci");
 	argv_push(argv, &argc, "-action");
 	argv_push(argv, &argc, "panic=exit-failure");
 	argv_push(argv, &argc, "-kernel");

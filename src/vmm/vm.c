@@ -24,6 +24,9 @@
 #include "devices/irq.h"
 #include "devices/pci/pci.h"
 #include "devices/pvpanic.h"
+#include "devices/virtio/pci.h"
+#include "devices/virtio/rng.h"
+#include "devices/virtio/virtio.h"
 #include "devices/rtc_cmos.h"
 #include "devices/serial8250.h"
 #include "engine/engine.h"
@@ -229,8 +232,29 @@ static int vm_setup_kvm(struct vm *vm, struct err *err)
 	return 0;
 }
 
+/* The virtio devices on the PCI bus. */
+static int vm_add_virtio(struct vm *vm, struct err *err)
+{
+	struct virtio_pci_config vc = {
+		.bus = vm->pci,
+		.rt = vm->irq,
+		.mem = &vm->mem,
+		.loop = vm->loop,
+		.vm_fd = vm->vm_fd,
+	};
+	int r;
+
+	vm->rng = virtio_rng_create();
+	if (vm->rng == NULL)
+		return err_set(err, ENOMEM, "virtio-rng: out of memory");
+	r = virtio_pci_create(vm->rng, &vc, &vm->rng_pci);
+	if (r < 0)
+		return err_set(err, -r, "virtio-rng: cannot put it on the PCI bus");
+	return 0;
+}
+
 int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct chardev *console,
-	      struct err *err)
+	      struct ev_loop *loop, struct err *err)
 {
 	struct x86_boot boot;
 	struct x86_boot_pci boot_pci;
@@ -244,6 +268,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct c
 	vm->kvm_fd = kvm_fd;
 	vm->vm_fd = -1;
 	vm->console = console;
+	vm->loop = loop;
 	vm->mem.fd = -1;
 	vm->trace = getenv("DOMUS_TRACE") != NULL;
 	iobus_init(&vm->pio);
@@ -268,6 +293,9 @@ int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct c
 	if (r < 0)
 		goto err;
 	r = vm_add_pci(vm, err);
+	if (r < 0)
+		goto err;
+	r = vm_add_virtio(vm, err);
 	if (r < 0)
 		goto err;
 
@@ -326,6 +354,10 @@ void vm_destroy(struct vm *vm)
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
+	/* virtio transports before the bus that holds their functions */
+	virtio_pci_destroy(vm->rng_pci);
+	if (vm->rng)
+		vm->rng->ops->destroy(vm->rng);
 	for (unsigned i = vm->nr_devs; i-- > 0;)
 		vm->devs[i].ops->destroy(vm->devs[i].dev);
 	iobus_free(&vm->pio);

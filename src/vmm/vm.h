@@ -21,6 +21,9 @@ struct kvm_cpuid2;
 struct kvm_run;
 struct irqroute;
 struct pci_bus;
+struct ev_loop;
+struct virtio_dev;
+struct virtio_pci;
 
 /* Why the VM stopped, beyond what devices request (enum vm_request). */
 enum vm_stop {
@@ -64,6 +67,9 @@ struct vm {
 	struct irqroute *irq;		/* GSI routes: ISA/IOAPIC and MSI */
 	struct pci_bus *pci;		/* owned through devs[] */
 	uint64_t pci_mmio64_base, pci_mmio64_size;	/* 64-bit BAR window */
+	struct ev_loop *loop;		/* the monitor's: serves virtio queue kicks */
+	struct virtio_dev *rng;		/* virtio-rng, always present */
+	struct virtio_pci *rng_pci;
 
 	/* Stopping: a device or vCPU posts a request; the monitor (the engine's
 	 * event loop) reads it from req_fd and acts. */
@@ -75,9 +81,10 @@ struct vm {
 };
 
 /* vm_create: a VM for (cfg) on (kvm_fd) with the kernel loaded and devices
- * in place, vCPUs created but not running. (console) is the UART's host side. */
+ * in place, vCPUs created but not running. (console) is the UART's host side;
+ * (loop) the monitor's event loop, which serves the virtio devices. */
 int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct chardev *console,
-	      struct err *err);
+	      struct ev_loop *loop, struct err *err);
 /* vm_start: start one thread per vCPU. */
 int vm_start(struct vm *vm, struct err *err);
 /* vm_post: ask the monitor to stop the VM for (reason); the most severe

@@ -133,9 +133,8 @@ fi
 
 [ -c /dev/kvm ] || fatal "no /dev/kvm (kvm_amd did not load: is the CPU model missing +svm?)"
 chmod 666 /dev/kvm
-# domus keeps guest RAM in a memfd (shmem); let it have huge pages, as a host
-# running domus should (docs/performance.md). Debian's default is "never".
-echo advise > /sys/kernel/mm/transparent_hugepage/shmem_enabled 2>/dev/null
+# shmem huge pages (docs/performance.md) stay at Debian's default here: twice
+# an L1 stopped making progress with them on; bench/boot turns them on per run.
 
 case " $(cat /proc/cmdline) " in
 *" hostvm.interactive "*)
