@@ -82,7 +82,10 @@ int engine_select(const struct vm_config *cfg, const struct engine_ops **out, ch
 	if (r < 0)
 		return r;
 	*out = &qemu_engine_ops;
-	snprintf(why, why_len, "engine qemu: %s; QEMU runs the guest with TCG",
-		 probe_status == 0 ? probe.reason : probe_err.msg);
+	/* auto lands here also when /dev/kvm is native but our engine can't
+	 * take this VM (e.g. more vCPUs than KVM allows): QEMU then uses KVM */
+	snprintf(why, why_len, "engine qemu: %s; QEMU runs the guest with %s",
+		 probe_status == 0 ? probe.reason : probe_err.msg,
+		 engine_kvm_native() ? "KVM" : "TCG");
 	return 0;
 }

@@ -304,9 +304,8 @@ static int qemu_exit_status(struct qemu_vm *vm, int wstatus, struct err *err)
 
 static void qemu_on_exit(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
-	struct qemu_vm *vm = arg;
 	(void)events;
-	(void)vm;
+	(void)arg;
 	ev_del(loop, fd);
 	/* the status is collected by qemu_run after the loop ends */
 	ev_stop(loop, INT32_MIN);
