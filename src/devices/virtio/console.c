@@ -120,6 +120,8 @@ static void tx_drain(struct virtio_console *con)
 	struct vq_req *req = &con->tx_req;
 	int r;
 
+	if (vq->broken)
+		return;	/* NEEDS_RESET was sent when it broke */
 	while ((r = vq_pop(vq, req)) == 1) {
 		struct iovec *out = vq_req_out(req);
 		size_t budget = TX_MAX_PER_CHAIN;
