@@ -267,8 +267,9 @@ static void on_listen(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 		if (c < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			/* EAGAIN: done. Out of fds: the connection waits in the
-			 * backlog and epoll reports it again. */
+			/* EAGAIN: done. Out of fds: the connection stays in
+			 * the backlog and epoll reports it again, so the loop
+			 * spins until an fd is freed (a documented limit). */
 			return;
 		}
 		pthread_mutex_lock(&s->lock);
@@ -277,9 +278,9 @@ static void on_listen(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 		if (s->client_fd >= 0) {
 			pthread_mutex_unlock(&s->lock);
 			/* one client at a time: say why, then hang up */
-			if (send(c, BUSY_MSG, sizeof(BUSY_MSG) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
-				/* it left already */
-			}
+			ssize_t n = send(c, BUSY_MSG, sizeof(BUSY_MSG) - 1,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+			(void)n;	/* it may have left already */
 			close(c);
 			continue;
 		}
