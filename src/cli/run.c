@@ -116,15 +116,16 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	if (engine_select(&args.cfg, &engine, why, sizeof(why), &err) < 0) {
-		log_error("%s", err.msg);
-		return VM_EXIT_ERROR;
-	}
-	log_info("%s", why);
 	if (open_disks(&args.cfg, disks, &err) < 0) {
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
+	if (engine_select(&args.cfg, &engine, why, sizeof(why), &err) < 0) {
+		close_disks(disks, args.cfg.nr_disks, true);
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	log_info("%s", why);
 	if (engine == &qemu_engine_ops) {
 		/* Checked (and created) here; QEMU opens and locks them itself. */
 		close_disks(disks, args.cfg.nr_disks, false);
