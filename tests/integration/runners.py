@@ -73,8 +73,10 @@ class NestedRunner:
                                                + " loop").strip())
         # L1 gets more RAM than the largest guest a test asks for (4 GiB):
         # domus refuses guests larger than its host's memory.
+        # socat: the host end of --virtio-console in the tests
         self.l1 = pexpect.spawn(str(script), ["--interactive", "--need-domus", "--quiet",
-                                              "--memory", "6144"],
+                                              "--memory", "6144",
+                                              "--add", "/usr/bin/socat"],
                                 encoding="utf-8", codec_errors="replace", timeout=boot_timeout,
                                 dimensions=(40, 200), cwd=str(ROOT), env=env)
         i = self.l1.expect([r"hostvm: interactive shell ready", r"SKIP: (.*)\r?\n",
