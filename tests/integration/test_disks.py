@@ -109,7 +109,9 @@ def test_flushed_data_survives_kill_9(runner, img):
         cat {log}
     """
     out = host_ok(runner, script, timeout=400)
-    on_disk = out.split()[0]
+    on_disk = re.search(r"^([0-9a-f]{64})\s+-$", out, re.M)
+    assert on_disk, out
+    on_disk = on_disk.group(1)
     in_guest = re.search(r"^([0-9a-f]{64})\s+/tmp/pat", out, re.M)
     assert in_guest, out
     assert on_disk == in_guest.group(1), out
@@ -141,7 +143,9 @@ def test_readonly_disk_and_a_second_disk(runner, img):
 def test_block_device_disk_on_a_loop_device(runner, img):
     """The dedicated-resource VBD: a host block device (a loop device here,
     an LVM LV in real life) as the guest's disk."""
-    dev = host_ok(runner, f"truncate -s 64M {img} && losetup -f --show {img}").strip()
+    # (busybox's losetup, in the test host, has no --show)
+    dev = host_ok(runner, f"truncate -s 64M {img} && d=$(losetup -f) && losetup $d {img}"
+                          f" && echo $d").strip()
     assert dev.startswith("/dev/loop"), dev
     try:
         con = boot(runner, ["--disk", dev])
