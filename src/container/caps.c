@@ -17,7 +17,20 @@ int caps_rlimits(const struct oci_process *p, struct err *err)
 {
 	for (size_t i = 0; i < p->n_rlimits; i++) {
 		struct rlimit rl = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
-		if (setrlimit(p->rlimits[i].resource, &rl) < 0)
+		struct rlimit cur;
+		if (setrlimit(p->rlimits[i].resource, &rl) == 0)
+			continue;
+		/* without CAP_SYS_RESOURCE (some sandboxes withhold it even from
+		 * root) a hard limit can't be raised: keep the one we have, as
+		 * close as possible to what was asked */
+		if (errno == EPERM && getrlimit(p->rlimits[i].resource, &cur) == 0 &&
+		    rl.rlim_max > cur.rlim_max) {
+			rl.rlim_max = cur.rlim_max;
+			if (rl.rlim_cur > rl.rlim_max)
+				rl.rlim_cur = rl.rlim_max;
+			if (setrlimit(p->rlimits[i].resource, &rl) == 0)
+				continue;
+		}
 			return err_setsys(err, errno, "setrlimit %d (soft %llu, hard %llu)",
 					  p->rlimits[i].resource,
 					  (unsigned long long)p->rlimits[i].soft,
