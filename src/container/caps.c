@@ -68,12 +68,10 @@ static int last_cap(void)
 	return n;
 }
 
-int caps_apply(const struct oci_process *p, struct err *err)
+int caps_drop_bounding(const struct oci_process *p, struct err *err)
 {
 	const struct oci_caps *c = &p->caps;
 	int last = last_cap();
-	cap_t caps;
-	int r = 0;
 
 	if (!p->has_caps)
 		return 0;
@@ -84,6 +82,18 @@ int caps_apply(const struct oci_process *p, struct err *err)
 			return err_setsys(err, errno, "dropping capability %d from the bounding set",
 					  i);
 	}
+	return 0;
+}
+
+int caps_apply(const struct oci_process *p, struct err *err)
+{
+	const struct oci_caps *c = &p->caps;
+	int last = last_cap();
+	cap_t caps;
+	int r = 0;
+
+	if (!p->has_caps)
+		return 0;
 	caps = cap_init();
 	if (caps == NULL)
 		return err_setsys(err, errno, "cap_init");

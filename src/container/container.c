@@ -173,7 +173,8 @@ static int finish_process(const struct oci_process *p, const struct oci_seccomp 
 	 * while we still have it */
 	if (sc && !p->no_new_privs && (r = seccomp_apply(sc, err)))
 		return r;
-	if ((r = caps_apply_user(p, err)) || (r = caps_apply(p, err)))
+	if ((r = caps_drop_bounding(p, err)) || (r = caps_apply_user(p, err)) ||
+	    (r = caps_apply(p, err)))
 		return r;
 	if (p->has_umask)
 		umask(p->umask);

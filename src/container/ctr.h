@@ -37,7 +37,11 @@ int mounts_parse_options(char *const *options, unsigned long *flags, unsigned lo
 /* caps_apply_user: groups, gid, uid of (p); keeps the capabilities asked for. */
 int caps_apply_user(const struct oci_process *p, struct err *err);
 
-/* caps_apply: bounding, inheritable, permitted, effective, ambient sets. */
+/* caps_drop_bounding: drop what (p) does not list from the bounding set
+ * (before the user changes: it needs CAP_SETPCAP). */
+int caps_drop_bounding(const struct oci_process *p, struct err *err);
+
+/* caps_apply:  inheritable, permitted, effective, ambient sets. */
 int caps_apply(const struct oci_process *p, struct err *err);
 
 /* caps_rlimits: set (p)'s rlimits. */

@@ -56,7 +56,8 @@ static int exec_finish(const struct oci_process *p, const struct oci_seccomp *sc
 		return r;
 	if (sc && !p->no_new_privs && (r = seccomp_apply(sc, err)))
 		return r;
-	if ((r = caps_apply_user(p, err)) || (r = caps_apply(p, err)))
+	if ((r = caps_drop_bounding(p, err)) || (r = caps_apply_user(p, err)) ||
+	    (r = caps_apply(p, err)))
 		return r;
 	if (p->no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return err_setsys(err, errno, "no_new_privs");
