@@ -581,7 +581,7 @@ static int load_saved_spec(const char *root, const char *id, struct oci_spec **s
 	return r;
 }
 
-int ctr_start(const char *root, const char *id, struct err *err)
+int ctr_start(const char *root, const char *id, struct err *warn, struct err *err)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct ctr_state st;
@@ -636,10 +636,8 @@ int ctr_start(const char *root, const char *id, struct err *err)
 		return r;
 	if (load_saved_spec(root, id, &s, NULL) == 0) {
 		char *json = state_json(&st, false);
-		struct err herr = { 0 };
-		/* poststart failures are logged, not fatal (runtime-spec) */
-		if (hooks_run(&s->hooks[HOOK_POSTSTART], "poststart", json, &herr))
-			fprintf(stderr, "domus-oci: warning: %s\n", herr.msg);
+		/* poststart failures are warnings, not errors (runtime-spec) */
+		hooks_run(&s->hooks[HOOK_POSTSTART], "poststart", json, warn);
 		free(json);
 		spec_free(s);
 	}
@@ -672,7 +670,8 @@ int ctr_kill(const char *root, const char *id, int sig, bool all, struct err *er
 	return 0;
 }
 
-int ctr_delete(const char *root, const char *id, bool force, struct err *err)
+int ctr_delete(const char *root, const char *id, bool force, struct err *warn,
+	       struct err *err)
 {
 	struct ctr_state st;
 	struct oci_spec *s = NULL;
@@ -702,12 +701,11 @@ int ctr_delete(const char *root, const char *id, bool force, struct err *err)
 	}
 	if (load_saved_spec(root, id, &s, NULL) == 0) {
 		char *json;
-		struct err herr = { 0 };
 		st.status = CTR_STOPPED;
 		st.pid = 0;
 		json = state_json(&st, false);
-		if (hooks_run(&s->hooks[HOOK_POSTSTOP], "poststop", json, &herr))
-			fprintf(stderr, "domus-oci: warning: %s\n", herr.msg);
+		/* poststop failures are warnings: the container goes anyway */
+		hooks_run(&s->hooks[HOOK_POSTSTOP], "poststop", json, warn);
 		free(json);
 		spec_free(s);
 	}

@@ -33,16 +33,18 @@ struct ctr_opts {
 int ctr_create(const struct ctr_opts *o, const struct oci_spec *s, const char *config, size_t len,
 	       int *master, pid_t *pid, struct err *err);
 
-/* ctr_start: let a created container's process run (exec its args). */
-int ctr_start(const char *root, const char *id, struct err *err);
+/* ctr_start: let a created container's process run (exec its args). A
+ * failing poststart hook is reported in (warn), not as an error. */
+int ctr_start(const char *root, const char *id, struct err *warn, struct err *err);
 
 /* ctr_kill: send (sig) to the container's init, or with (all) to every
  * process in its cgroup. */
 int ctr_kill(const char *root, const char *id, int sig, bool all, struct err *err);
 
 /* ctr_delete: remove a stopped (or created, or with (force) any) container:
- * its processes, poststop hooks, cgroup and state. */
-int ctr_delete(const char *root, const char *id, bool force, struct err *err);
+ * its processes, poststop hooks (a failure goes to (warn)), cgroup and state. */
+int ctr_delete(const char *root, const char *id, bool force, struct err *warn,
+	       struct err *err);
 
 /* ctr_wait: wait for (pid) (a child of ours: we are a subreaper) and proxy
  * (master) if >= 0; returns the exit status as a shell would (128+signal). */

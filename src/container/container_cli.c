@@ -141,7 +141,7 @@ static int container_run(int argc, char **argv)
 	struct run_flags f = { .root = STATE_ROOT_DEFAULT };
 	struct ctr_opts o = { 0 };
 	struct oci_spec *s = NULL;
-	struct err err = { 0 };
+	struct err err = { 0 }, warn = { 0 };
 	char name[64], rootfs[PATH_MAX], tmpdir[PATH_MAX] = "", *text = NULL;
 	struct stat st;
 	int c, master = -1, status = 1;
@@ -219,13 +219,15 @@ static int container_run(int argc, char **argv)
 	o.foreground = true;
 	if (ctr_create(&o, s, text, strlen(text), &master, &pid, &err))
 		goto fail;
-	if (ctr_start(o.root, o.id, &err)) {
-		ctr_delete(o.root, o.id, true, NULL);
+	if (ctr_start(o.root, o.id, &warn, &err)) {
+		ctr_delete(o.root, o.id, true, NULL, NULL);
 		goto fail;
 	}
 	status = ctr_wait(pid, master);
-	if (ctr_delete(o.root, o.id, true, &err))
+	if (ctr_delete(o.root, o.id, true, &warn, &err))
 		log_error("%s", err.msg);
+	if (warn.code)
+		log_warnx("%s", warn.msg);
 	goto out;
 fail:
 	log_error("%s", err.msg);
@@ -254,7 +256,7 @@ static const char *root_flag(int *argc, char ***argv)
 
 int cmd_container(int argc, char **argv)
 {
-	struct err err = { 0 };
+	struct err err = { 0 }, warn = { 0 };
 	const char *root, *verb;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
@@ -291,10 +293,12 @@ int cmd_container(int argc, char **argv)
 			log_error("delete: missing container id");
 			return 2;
 		}
-		if (ctr_delete(root, argv[force ? 2 : 1], force, &err)) {
+		if (ctr_delete(root, argv[force ? 2 : 1], force, &warn, &err)) {
 			log_error("%s", err.msg);
 			return 1;
 		}
+		if (warn.code)
+			log_warnx("%s", warn.msg);
 		return 0;
 	}
 	log_error("container: unknown verb '%s' or missing id (see domus container help)", verb);

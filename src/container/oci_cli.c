@@ -78,6 +78,14 @@ static int fail(int status, const char *fmt, ...)
 	return status;
 }
 
+static void warn_err(const struct err *w)
+{
+	if (w->code == 0)
+		return;
+	fprintf(stderr, "domus-oci: warning: %s\n", w->msg);
+	oci_log("warning", w->msg);
+}
+
 static int fail_err(const struct err *e)
 {
 	return fail(1, "%s", e->msg[0] ? e->msg : "failed");
@@ -138,7 +146,7 @@ static int create_or_run(int argc, char **argv, bool run)
 	const char *bundle = NULL;
 	char babs[PATH_MAX], *text = NULL;
 	struct oci_spec *s = NULL;
-	struct err err = { 0 };
+	struct err err = { 0 }, warn = { 0 };
 	bool detach = false, keep = false;
 	size_t len;
 	int c, master = -1, status;
@@ -176,17 +184,20 @@ static int create_or_run(int argc, char **argv, bool run)
 	free(text);
 	if (!run)
 		return 0;
-	if (ctr_start(g.root, o.id, &err)) {
-		ctr_delete(g.root, o.id, true, NULL);
+	if (ctr_start(g.root, o.id, &warn, &err)) {
+		ctr_delete(g.root, o.id, true, NULL, NULL);
 		return fail_err(&err);
 	}
+	warn_err(&warn);
 	if (detach)
 		return 0;
 	status = ctr_wait(pid, master);
 	if (master >= 0)
 		close(master);
-	if (!keep && ctr_delete(g.root, o.id, true, &err))
+	memset(&warn, 0, sizeof(warn));
+	if (!keep && ctr_delete(g.root, o.id, true, &warn, &err))
 		fail(1, "%s", err.msg);
+	warn_err(&warn);
 	return status;
 }
 
@@ -202,14 +213,15 @@ static int oci_run(int argc, char **argv)
 
 static int oci_start(int argc, char **argv)
 {
-	struct err err = { 0 };
+	struct err err = { 0 }, warn = { 0 };
 	const char *id;
 
 	optind = 1;
 	if (need_id(argc, argv, "start", &id) < 0)
 		return 2;
-	if (ctr_start(g.root, id, &err))
+	if (ctr_start(g.root, id, &warn, &err))
 		return fail_err(&err);
+	warn_err(&warn);
 	return 0;
 }
 
@@ -261,7 +273,7 @@ static int oci_delete(int argc, char **argv)
 {
 	static const struct option opts[] = { { "force", no_argument, NULL, 'f' },
 					      { NULL, 0, NULL, 0 } };
-	struct err err = { 0 };
+	struct err err = { 0 }, warn = { 0 };
 	const char *id;
 	bool force = false;
 	int c;
@@ -274,12 +286,13 @@ static int oci_delete(int argc, char **argv)
 	}
 	if (need_id(argc, argv, "delete", &id) < 0)
 		return 2;
-	if (ctr_delete(g.root, id, force, &err)) {
+	if (ctr_delete(g.root, id, force, &warn, &err)) {
 		/* runc's contract: --force on a missing container is not an error */
 		if (force && err.code == ENOENT)
 			return 0;
 		return fail_err(&err);
 	}
+	warn_err(&warn);
 	return 0;
 }
 

@@ -75,3 +75,30 @@ def test_bad_flags(tmp_path, rootfs):
     p = run(tmp_path, str(rootfs), "/no/such/binary")
     assert p.returncode == 1 and "exec /no/such/binary: No such file or directory" in p.stderr
     assert list((tmp_path / "state").iterdir()) == []
+
+
+def test_list_kill_delete(tmp_path, rootfs):
+    import time
+    state = str(tmp_path / "state")
+    p = subprocess.Popen([str(DOMUS), "container", "run", "--root", state, "--name", "longrun",
+                          str(rootfs), "sleep", "60"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            out = subprocess.run([str(DOMUS), "container", "list", "--root", state],
+                                 capture_output=True, text=True).stdout
+            if "running" in out:
+                break
+            time.sleep(0.05)
+        assert "longrun" in out and "running" in out, out
+        k = subprocess.run([str(DOMUS), "container", "kill", "--root", state, "longrun", "KILL"],
+                           capture_output=True, text=True)
+        assert k.returncode == 0, k.stderr
+        assert p.wait(timeout=30) == 137
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert list((tmp_path / "state").iterdir()) == []
+    d = subprocess.run([str(DOMUS), "container", "delete", "--root", state, "longrun"],
+                       capture_output=True, text=True)
+    assert d.returncode == 1 and "container longrun does not exist" in d.stderr
