@@ -16,7 +16,8 @@
 int caps_rlimits(const struct oci_process *p, struct err *err)
 {
 	for (size_t i = 0; i < p->n_rlimits; i++) {
-		struct rlimit rl = { .rlim_cur = p->rlimits[i].soft, .rlim_max = p->rlimits[i].hard };
+		struct rlimit rl = { .rlim_cur = p->rlimits[i].soft,
+				     .rlim_max = p->rlimits[i].hard };
 		struct rlimit cur;
 		if (setrlimit(p->rlimits[i].resource, &rl) == 0)
 			continue;
@@ -79,7 +80,8 @@ int caps_drop_bounding(const struct oci_process *p, struct err *err)
 		if (c->bounding & (1ULL << i))
 			continue;
 		if (prctl(PR_CAPBSET_DROP, i, 0, 0, 0) < 0 && errno != EINVAL)
-			return err_setsys(err, errno, "dropping capability %d from the bounding set",
+			return err_setsys(err, errno,
+					  "dropping capability %d from the bounding set",
 					  i);
 	}
 	return 0;

@@ -374,7 +374,8 @@ int ctr_create(const struct ctr_opts *o, const struct oci_spec *s, const char *c
 	if ((r = resolve_rootfs(o, s, rootfs, sizeof(rootfs), err)))
 		return r;
 	if (s->process.terminal && !o->console_socket && !o->foreground)
-		return err_set(err, EINVAL, "process.terminal is true: --console-socket is required");
+		return err_set(err, EINVAL,
+			       "process.terminal is true: --console-socket is required");
 	if (s->hostname && !(spec_ns(s, CLONE_NEWUTS) && !spec_ns(s, CLONE_NEWUTS)->path))
 		return err_set(err, EINVAL, "hostname needs a new uts namespace");
 	if ((ns_fds = calloc(s->n_namespaces + 1, sizeof(int))) == NULL)
@@ -476,10 +477,11 @@ int ctr_create(const struct ctr_opts *o, const struct oci_spec *s, const char *c
 			r = err_set(err, EIO, "%s", msg + 1);
 			goto fail;
 		} else if (msg[0] == MSG_USERNS) {
-			if ((s->n_uid_maps &&
-			     (r = write_idmap(stage1, "uid_map", s->uid_maps, s->n_uid_maps, err))) ||
-			    (s->n_gid_maps &&
-			     (r = write_idmap(stage1, "gid_map", s->gid_maps, s->n_gid_maps, err))))
+			if (s->n_uid_maps && (r = write_idmap(stage1, "uid_map", s->uid_maps,
+							       s->n_uid_maps, err)))
+				goto fail;
+			if (s->n_gid_maps && (r = write_idmap(stage1, "gid_map", s->gid_maps,
+							       s->n_gid_maps, err)))
 				goto fail;
 			send_msg(sync[0], MSG_MAPPED, NULL, 0);
 		} else if (msg[0] == MSG_PID && n >= 1 + (int)sizeof(pid_t)) {
@@ -764,8 +766,8 @@ int ctr_signal_parse(const char *s)
 		{ "PIPE", SIGPIPE }, { "ALRM", SIGALRM }, { "TERM", SIGTERM }, { "CHLD", SIGCHLD },
 		{ "CONT", SIGCONT }, { "STOP", SIGSTOP }, { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },
 		{ "TTOU", SIGTTOU }, { "URG", SIGURG }, { "XCPU", SIGXCPU }, { "XFSZ", SIGXFSZ },
-		{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
-		{ "PWR", SIGPWR }, { "SYS", SIGSYS },
+		{ "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH },
+		{ "IO", SIGIO }, { "PWR", SIGPWR }, { "SYS", SIGSYS },
 	};
 	char *end;
 	long v;

@@ -80,7 +80,8 @@ static char *build_spec(const struct run_flags *f, const char *rootfs, char **ar
 	if (f->cpus > 0) {
 		o = json_object_new_object();
 		json_object_object_add(o, "period", json_object_new_int64(100000));
-		json_object_object_add(o, "quota", json_object_new_int64((int64_t)(f->cpus * 100000)));
+		json_object_object_add(o, "quota",
+				       json_object_new_int64((int64_t)(f->cpus * 100000)));
 		json_object_object_add(res, "cpu", o);
 	}
 	if (f->pids) {
@@ -131,8 +132,10 @@ static int container_run(int argc, char **argv)
 {
 	enum { R_MEM = 500, R_CPUS, R_PIDS, R_NAME, R_HOST, R_ROOT, R_RO };
 	static const struct option opts[] = {
-		{ "memory", required_argument, NULL, R_MEM }, { "cpus", required_argument, NULL, R_CPUS },
-		{ "pids", required_argument, NULL, R_PIDS }, { "name", required_argument, NULL, R_NAME },
+		{ "memory", required_argument, NULL, R_MEM },
+		{ "cpus", required_argument, NULL, R_CPUS },
+		{ "pids", required_argument, NULL, R_PIDS },
+		{ "name", required_argument, NULL, R_NAME },
 		{ "hostname", required_argument, NULL, R_HOST },
 		{ "root", required_argument, NULL, R_ROOT },
 		{ "read-only", no_argument, NULL, R_RO }, { "tty", no_argument, NULL, 't' },
@@ -153,7 +156,8 @@ static int container_run(int argc, char **argv)
 		switch (c) {
 		case R_MEM:
 			if (parse_size(optarg, 1 << 20, &f.memory) < 0 || f.memory < (4 << 20)) {
-				log_error("--memory: expected a size of at least 4M, got '%s'", optarg);
+				log_error("--memory: expected a size of at least 4M, got '%s'",
+					  optarg);
 				return 2;
 			}
 			break;

@@ -132,7 +132,8 @@ int ctr_exec(const char *root, const char *id, const struct ctr_exec_opts *o, st
 			exec_fail(sync[1], &cerr);
 		for (size_t i = 0; i < ARRAY_SIZE(exec_ns); i++) {
 			if (fds[i] >= 0 && setns(fds[i], exec_ns[i].type) < 0) {
-				err_setsys(&cerr, errno, "joining the %s namespace", exec_ns[i].name);
+				err_setsys(&cerr, errno, "joining the %s namespace",
+					   exec_ns[i].name);
 				exec_fail(sync[1], &cerr);
 			}
 		}

@@ -53,8 +53,8 @@ static int run_one(const struct oci_hook *h, const char *kind, size_t idx, const
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			close(pidfd);
-			return err_set(err, ETIMEDOUT, "%s hook %zu (%s) timed out after %d s", kind,
-				       idx, h->path, h->timeout);
+			return err_set(err, ETIMEDOUT, "%s hook %zu (%s) timed out after %d s",
+				       kind, idx, h->path, h->timeout);
 		}
 	}
 	if (pidfd >= 0)

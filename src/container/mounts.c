@@ -229,8 +229,8 @@ static int mount_cgroup(const char *target, unsigned long flags, struct cgroup *
 			return err_setsys(err, errno, "remount %s read-only", sub);
 	}
 	/* controllers sharing a hierarchy ("cpu,cpuacct") get their usual links */
-	if (ro && mount(NULL, target, NULL, MS_REMOUNT | MS_RDONLY | (flags & ~MS_BIND), "mode=755") <
-			  0)
+	if (ro &&
+	    mount(NULL, target, NULL, MS_REMOUNT | MS_RDONLY | (flags & ~MS_BIND), "mode=755") < 0)
 		return err_setsys(err, errno, "remount %s read-only", target);
 	return 0;
 }

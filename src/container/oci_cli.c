@@ -490,8 +490,9 @@ static int oci_list(int argc, char **argv)
 	if (d)
 		closedir(d);
 	if (!quiet && strcmp(format, "json") == 0)
-		printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
-									   JSON_C_TO_STRING_NOSLASHESCAPE));
+		printf("%s\n",
+		       json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN |
+							    JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(arr);
 	return 0;
 }
@@ -670,7 +671,8 @@ int oci_main(int argc, char **argv)
 		case G_LOG: g.log = optarg; break;
 		case G_LOGFMT:
 			if (strcmp(optarg, "json") && strcmp(optarg, "text"))
-				return fail(2, "--log-format: expected text or json, got '%s'", optarg);
+				return fail(2, "--log-format: expected text or json, got '%s'",
+					    optarg);
 			g.log_format = optarg;
 			break;
 		case G_SYSTEMD: g.systemd_cgroup = true; break;

@@ -46,7 +46,8 @@ int seccomp_apply(const struct oci_seccomp *sc, struct err *err)
 	for (size_t i = 0; sc->archs && sc->archs[i]; i++) {
 		uint32_t arch = seccomp_arch_resolve_name(sc->archs[i]);
 		if (arch == 0) {
-			r = err_set(err, EINVAL, "seccomp: unknown architecture '%s'", sc->archs[i]);
+			r = err_set(err, EINVAL, "seccomp: unknown architecture '%s'",
+				    sc->archs[i]);
 			goto out;
 		}
 		r = seccomp_arch_add(ctx, arch);

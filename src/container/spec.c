@@ -751,15 +751,14 @@ static int parse_resources(struct pctx *c, struct json_object *res, struct oci_s
 			if ((r = get_int(c, lim, dp, "hcaHandles", 0, UINT32_MAX, &present, &h)) ||
 			    (r = get_int(c, lim, dp, "hcaObjects", 0, UINT32_MAX, &present, &ob)))
 				return r;
-			xsnprintf(buf, sizeof(buf), "%s hca_handle=%s hca_object=%s", dev, "max", "max");
-			if (h >= 0 || ob >= 0) {
+			{
 				char hs[24] = "max", os[24] = "max";
 				if (h >= 0)
 					xsnprintf(hs, sizeof(hs), "%lld", (long long)h);
 				if (ob >= 0)
 					xsnprintf(os, sizeof(os), "%lld", (long long)ob);
-				xsnprintf(buf, sizeof(buf), "%s hca_handle=%s hca_object=%s", dev, hs,
-					 os);
+				xsnprintf(buf, sizeof(buf), "%s hca_handle=%s hca_object=%s", dev,
+					  hs, os);
 			}
 			if ((rs->rdma[i++] = strdup(buf)) == NULL)
 				return err_set(c->err, ENOMEM, "out of memory");
@@ -887,7 +886,8 @@ static int parse_seccomp(struct pctx *c, struct json_object *o, struct oci_spec 
 			a->index = idx;
 			if ((r = get_u64(c, ae, ap, "value", &a->value)))
 				return r;
-			if (jget(ae, "valueTwo") && (r = get_u64(c, ae, ap, "valueTwo", &a->value_two)))
+			if (jget(ae, "valueTwo") &&
+			    (r = get_u64(c, ae, ap, "valueTwo", &a->value_two)))
 				return r;
 			if ((r = get_str(c, ae, ap, "op", true, &op)))
 				return r;
@@ -1047,6 +1047,7 @@ static struct json_object *parse_text(struct pctx *c, const char *text, size_t l
 	struct json_tokener *tok = json_tokener_new();
 	struct json_object *root;
 	enum json_tokener_error je;
+	size_t end;
 
 	if (tok == NULL) {
 		err_set(c->err, ENOMEM, "out of memory");
@@ -1059,12 +1060,14 @@ static struct json_object *parse_text(struct pctx *c, const char *text, size_t l
 	}
 	root = json_tokener_parse_ex(tok, text, (int)len);
 	je = json_tokener_get_error(tok);
-	if (root == NULL || je != json_tokener_success ||
-	    (json_tokener_get_parse_end(tok) < len && text[json_tokener_get_parse_end(tok)] != '\0' &&
-	     strspn(text + json_tokener_get_parse_end(tok), " \t\r\n") !=
-		     len - json_tokener_get_parse_end(tok))) {
-		err_set(c->err, EINVAL, "%s: not valid JSON at offset %zu: %s", c->what,
-			json_tokener_get_parse_end(tok),
+	end = json_tokener_get_parse_end(tok);
+	/* only white space may follow the object (json-c stops after it) */
+	while (end < len && strchr(" \t\r\n", text[end]) && text[end] != '\0')
+		end++;
+	if (root == NULL || je != json_tokener_success || end < len) {
+		if (root && je == json_tokener_success)
+			end = json_tokener_get_parse_end(tok);
+		err_set(c->err, EINVAL, "%s: not valid JSON at offset %zu: %s", c->what, end,
 			je == json_tokener_success ? "trailing data"
 			: je == json_tokener_continue ? "unexpected end"
 						      : json_tokener_error_desc(je));

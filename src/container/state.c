@@ -186,8 +186,10 @@ unsigned long long proc_start_time(pid_t pid)
 	if (p) {
 		char state = 0;
 		/* field 3 is the state, field 22 the start time */
-		if (sscanf(p + 1, " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
-				  "%*s %*s %*s %llu", &state, &t) != 2 || state == 'Z' || state == 'X')
+		if (sscanf(p + 1,
+			   " %c %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s "
+			   "%*s %*s %*s %*s %llu", &state, &t) != 2 ||
+		    state == 'Z' || state == 'X')
 			t = 0;
 	}
 	free(buf);
