@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "spec.h"
 #include "state.h"
 
 /* mountinfo: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS" */
@@ -218,6 +219,14 @@ int cgroup_kill_all(struct cgroup *cg, int sig)
 	}
 	return -EBUSY;
 }
+
+static const struct oci_dev_rule default_devices[] = {
+	{ true, 'c', 1, 3, "rwm" }, { true, 'c', 1, 5, "rwm" }, { true, 'c', 1, 7, "rwm" },
+	{ true, 'c', 1, 8, "rwm" }, { true, 'c', 1, 9, "rwm" }, { true, 'c', 5, 0, "rwm" },
+	{ true, 'c', 5, 1, "rwm" }, { true, 'c', 5, 2, "rwm" }, { true, 'c', 136, -1, "rwm" },
+};
+const struct oci_dev_rule *const cgroup_default_devices = default_devices;
+const size_t cgroup_n_default_devices = ARRAY_SIZE(default_devices);
 
 unsigned long cgroup_v2_weight(unsigned long shares)
 {

@@ -60,6 +60,11 @@ int cgroup_init(struct cgroup *cg, const char *path, struct err *err);
  * (up to ~2 s) until the cgroup is empty. */
 int cgroup_kill_all(struct cgroup *cg, int sig);
 
+/* the devices every container may use when it has device rules: the ones
+ * mounts.c makes (null, zero, full, random, urandom, tty), ptmx, and ptys */
+extern const struct oci_dev_rule *const cgroup_default_devices;
+extern const size_t cgroup_n_default_devices;
+
 /* helpers for the backends */
 int cg_write(const char *dir, const char *file, const char *val, struct err *err);
 int cg_read(const char *dir, const char *file, char *buf, size_t size);

@@ -188,8 +188,11 @@ static int v1_set(struct cgroup *cg, const struct oci_resources *res, struct err
 		if ((r = setf(cg, "pids", "pids.max", v, err)))
 			return r;
 	}
-	for (size_t i = 0; i < res->n_dev_rules; i++) {
-		const struct oci_dev_rule *d = &res->dev_rules[i];
+	for (size_t i = 0; i < res->n_dev_rules + (res->n_dev_rules ? cgroup_n_default_devices : 0);
+	     i++) {
+		const struct oci_dev_rule *d = i < res->n_dev_rules
+						       ? &res->dev_rules[i]
+						       : &cgroup_default_devices[i - res->n_dev_rules];
 		char maj[24] = "*", min[24] = "*", rule[96];
 		if (d->major >= 0)
 			num(maj, sizeof(maj), d->major);
@@ -202,16 +205,6 @@ static int v1_set(struct cgroup *cg, const struct oci_resources *res, struct err
 		if ((r = setf(cg, "devices", d->allow ? "devices.allow" : "devices.deny", rule,
 			      err)))
 			return r;
-	}
-	if (res->n_dev_rules) {
-		/* the devices every container gets (made by mounts.c), and ptys */
-		static const char *const always[] = {
-			"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-			"c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm",
-		};
-		for (size_t i = 0; i < ARRAY_SIZE(always); i++)
-			if ((r = setf(cg, "devices", "devices.allow", always[i], err)))
-				return r;
 	}
 	for (size_t i = 0; res->rdma && res->rdma[i]; i++)
 		if ((r = setf(cg, "rdma", "rdma.max", res->rdma[i], err)))

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* cgroup_v2.c: the v2 backend: one directory in the unified hierarchy,
- * controllers enabled in every ancestor's cgroup.subtree_control. Device
- * rules need an eBPF program on v2 and are not applied (docs/containers.md). */
+ * controllers enabled in every ancestor's cgroup.subtree_control; device
+ * rules are an eBPF program attached to it (devbpf.c). */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "cgroup.h"
 #include "common/err.h"
+#include "devbpf.h"
 #include "state.h"
 #include "spec.h"
 
@@ -149,6 +151,26 @@ static int v2_set(struct cgroup *cg, const struct oci_resources *res, struct err
 	for (size_t i = 0; res->rdma && res->rdma[i]; i++)
 		if ((r = cg_write(dir, "rdma.max", res->rdma[i], err)))
 			return r;
+	if (res->n_dev_rules) {
+		size_t max = 16 + (res->n_dev_rules + cgroup_n_default_devices) * 8;
+		struct bpf_insn *prog = calloc(max, sizeof(*prog));
+		int n, fd;
+
+		if (prog == NULL)
+			return err_set(err, ENOMEM, "out of memory");
+		n = devbpf_build(res->dev_rules, res->n_dev_rules, cgroup_default_devices,
+				 cgroup_n_default_devices, prog, max);
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (n < 0 || fd < 0)
+			r = err_setsys(err, n < 0 ? -n : errno, "cgroup v2 device rules for %s", dir);
+		else
+			r = devbpf_attach(fd, prog, (size_t)n, err);
+		if (fd >= 0)
+			close(fd);
+		free(prog);
+		if (r)
+			return r;
+	}
 	return 0;
 }
 

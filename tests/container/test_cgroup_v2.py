@@ -58,3 +58,30 @@ def test_v2_missing_controller(rt):
             "not have (cgroup v2)") in p.stderr
     assert not (UNIFIED / "domus-oci/v2p").exists()
     assert not (rt.root / "v2p").exists()
+
+
+@pytest.mark.parametrize("allow_sda", [False, True])
+def test_v2_device_rules(rt, allow_sda):
+    """Device rules become an eBPF program on v2: the default deny-all keeps
+    a block device from being made, unless a rule allows it."""
+    caps = rt.config["process"]["capabilities"]
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = sorted(set(caps[k]) | {"CAP_MKNOD"})
+    rt.config["linux"]["namespaces"] = [n for n in rt.config["linux"]["namespaces"]
+                                        if n["type"] != "cgroup"]
+    if allow_sda:
+        rt.config["linux"]["resources"]["devices"].append(
+            {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "m"})
+    rt.config["process"]["args"] = [
+        "sh", "-c", "grep -q '^0::/domus-oci/' /proc/self/cgroup && echo v2; "
+        "mknod /tmp/sda b 8 0 && echo made; head -c 3 /dev/zero | wc -c"]
+    rt.write_config()
+    p = in_v2_only(rt, "run", "--bundle", str(rt.bundle), "v2dev")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.split()
+    assert out[0] == "v2" and out[-1] == "3", p.stdout
+    if allow_sda:
+        assert "made" in out, p.stderr
+    else:
+        assert "made" not in out and "Operation not permitted" in p.stderr, (p.stdout, p.stderr)
+    assert not (UNIFIED / "domus-oci/v2dev").exists()

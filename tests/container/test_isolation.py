@@ -168,3 +168,22 @@ def test_join_namespace_by_path(rt, tmp_path):
         holder.kill()
         holder.wait()
     rt.assert_clean("joined")
+
+
+@pytest.mark.parametrize("allow_sda", [False, True])
+def test_device_rules(rt, allow_sda):
+    """The default deny-all device rule keeps a block device from being made
+    even with CAP_MKNOD, unless a rule allows it; the default devices work."""
+    caps = rt.config["process"]["capabilities"]
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = sorted(set(caps[k]) | {"CAP_MKNOD"})
+    if allow_sda:
+        rt.config["linux"]["resources"]["devices"].append(
+            {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "m"})
+    p = rt.oci_run(["sh", "-c", "mknod /tmp/sda b 8 0 && echo made; head -c 3 /dev/zero | wc -c"],
+                   cid="dev")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.split()
+    assert out[-1] == "3"
+    assert ("made" in out) == allow_sda, (p.stdout, p.stderr)
+    rt.assert_clean("dev")
