@@ -6,6 +6,7 @@ way to wait for domus's exit status."""
 import os
 import re
 import shlex
+import signal
 import subprocess
 import tempfile
 
@@ -26,10 +27,19 @@ class LocalRunner:
 
     def host(self, script, timeout=300):
         """Run a shell script where domus runs (here); return (output, status)."""
-        p = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
-                           timeout=timeout, env=dict(os.environ, PATH=f"{domus_bin().parent}:"
-                                                     + os.environ.get("PATH", "")))
-        return p.stdout + p.stderr, p.returncode
+        env = dict(os.environ, PATH=f"{domus_bin().parent}:" + os.environ.get("PATH", ""))
+        # its own process group: on a timeout, what it started in the
+        # background (a domus, a QEMU) goes too instead of lingering
+        p = subprocess.Popen(["/bin/sh", "-c", script], stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True, env=env,
+                             start_new_session=True)
+        try:
+            out, _ = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            out, _ = p.communicate()
+            raise AssertionError(f"timed out after {timeout}s: {script}\n{out}")
+        return out, p.returncode
 
     def spawn(self, args, stdin_text=None, timeout=120):
         cmd = [str(domus_bin()), "run", "--engine", self.engine, *args]
