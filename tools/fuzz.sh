@@ -12,13 +12,13 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 ninja -C build-fuzz >/dev/null || { ninja -C build-fuzz | grep -E 'error|FAILED' >&2; exit 1; }
 corpus=build-fuzz/corpus
-mkdir -p "$corpus"/{fuzz_bzimage,fuzz_cmdline,fuzz_virtqueue}
+mkdir -p "$corpus"/{fuzz_bzimage,fuzz_cmdline,fuzz_virtqueue,fuzz_virtio_blk}
 if [ -f build/guest/vmlinuz ] && [ ! -f "$corpus/fuzz_bzimage/vmlinuz-head" ]; then
 	head -c 65536 build/guest/vmlinuz > "$corpus/fuzz_bzimage/vmlinuz-head"
 fi
 printf 'console=ttyS0 quiet' > "$corpus/fuzz_cmdline/default"
 status=0
-for t in fuzz_bzimage fuzz_cmdline fuzz_virtqueue; do
+for t in fuzz_bzimage fuzz_cmdline fuzz_virtqueue fuzz_virtio_blk; do
 	echo "fuzz.sh: $t for ${secs}s"
 	if ! UBSAN_OPTIONS=halt_on_error=1 build-fuzz/fuzz/$t -max_total_time="$secs" \
 		-artifact_prefix=build-fuzz/"$t"- -print_final_stats=1 "$corpus/$t" \

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "arch/x86/boot.h"
+#include "backends/disk/disk.h"
 #include "cli.h"
 #include "common/err.h"
 #include "common/ev.h"
@@ -51,8 +52,39 @@ static void run_on_signal(struct ev_loop *loop, int fd, uint32_t events, void *a
 	ev_stop(loop, VM_EXIT_QUIT);
 }
 
+/* close_disks: release (n) opened disks; with (remove_created), also delete the
+ * files this command created for them: it is giving up before the guest ran. */
+static void close_disks(struct disk **disks, unsigned n, bool remove_created)
+{
+	for (unsigned i = 0; i < n; i++) {
+		char path[DISK_PATH_MAX];
+		bool created = disk_created(disks[i]);
+
+		snprintf(path, sizeof(path), "%s", disk_path(disks[i]));
+		disk_close(disks[i]);
+		disks[i] = NULL;
+		if (remove_created && created)
+			unlink(path);
+	}
+}
+
+/* open_disks: every --disk checked, created if asked and opened before the
+ * guest starts, so each bad one is one error and nothing half-done. */
+static int open_disks(const struct vm_config *cfg, struct disk **disks, struct err *err)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		int r = disk_open(&cfg->disk_opts[i], disks, i, &disks[i], err);
+		if (r < 0) {
+			close_disks(disks, i, true);
+			return r;
+		}
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
+	static struct disk *disks[VM_DISKS_MAX];
 	static char def_kernel[4096], def_initrd[4096];
 	struct run_args args;
 	struct err err = { 0 };
@@ -89,6 +121,16 @@ int cmd_run(int argc, char **argv)
 		return VM_EXIT_ERROR;
 	}
 	log_info("%s", why);
+	if (open_disks(&args.cfg, disks, &err) < 0) {
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	if (engine == &qemu_engine_ops) {
+		/* Checked (and created) here; QEMU opens and locks them itself. */
+		close_disks(disks, args.cfg.nr_disks, false);
+	} else {
+		args.cfg.disks = disks;
+	}
 
 	/* Signals become loop events; the vCPU threads inherit the mask. */
 	sigemptyset(&mask);
@@ -126,6 +168,7 @@ int cmd_run(int argc, char **argv)
 		status = r;
 	}
 out:
+	close_disks(disks, args.cfg.disks ? args.cfg.nr_disks : 0, false);
 	console_free(con);
 	if (ctx.sigfd >= 0)
 		close(ctx.sigfd);

@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "common/parse.h"
+#include "disk_args.h"
 
 const char run_usage[] =
 	"usage: domus run [OPTIONS]\n"
@@ -21,12 +22,25 @@ const char run_usage[] =
 	"  --vcpus N         virtual CPUs, 1-254 (default 1)\n"
 	"  --engine E        kvm, qemu or auto (default auto: kvm when /dev/kvm runs\n"
 	"                    guest kernels at native speed, else qemu)\n"
+	"  --disk PATH[,readonly][,direct][,size=SIZE][,serial=ID]\n"
+	"                    a virtio disk on a raw image file or a block device;\n"
+	"                    repeat for more (vda, vdb, ...). size= creates a missing\n"
+	"                    file, sparse; direct bypasses the host page cache\n"
 	"  -h, --help        this help\n"
 	"\n"
 	"On a terminal: Ctrl-A x quits, Ctrl-A h lists the escapes.\n"
 	"Exit status: 0 guest powered off, 1 error, 2 usage, 3 guest crashed, 4 quit.\n";
 
-enum opt { OPT_KERNEL, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_VCPUS, OPT_ENGINE, OPT_HELP };
+enum opt {
+	OPT_KERNEL,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEMORY,
+	OPT_VCPUS,
+	OPT_ENGINE,
+	OPT_DISK,
+	OPT_HELP,
+};
 
 static const struct {
 	const char *name;
@@ -36,7 +50,8 @@ static const struct {
 	{ "--kernel", OPT_KERNEL, true },   { "--initrd", OPT_INITRD, true },
 	{ "--cmdline", OPT_CMDLINE, true }, { "--memory", OPT_MEMORY, true },
 	{ "--vcpus", OPT_VCPUS, true },     { "--engine", OPT_ENGINE, true },
-	{ "--help", OPT_HELP, false },	    { "-h", OPT_HELP, false },
+	{ "--disk", OPT_DISK, true },	    { "--help", OPT_HELP, false },
+	{ "-h", OPT_HELP, false },
 };
 
 static int set_option(enum opt opt, const char *name, const char *val,
@@ -95,6 +110,13 @@ static int set_option(enum opt opt, const char *name, const char *val,
 			return err_set(err, EINVAL, "%s '%s': expected kvm, qemu or auto", name,
 				       val);
 		return 0;
+	case OPT_DISK:
+		if (a->cfg.nr_disks == VM_DISKS_MAX)
+			return err_set(err, EINVAL, "%s: at most %d disks", name, VM_DISKS_MAX);
+		if (disk_args_parse(val, &a->disks[a->cfg.nr_disks], err) < 0)
+			return -EINVAL;
+		a->cfg.nr_disks++;
+		return 0;
 	case OPT_HELP:
 		a->help = true;
 		return 0;
@@ -110,6 +132,7 @@ int run_args_parse(int argc, char **argv, unsigned long long host_mem_mib, struc
 	out->cfg.memory_mib = RUN_DEFAULT_MEMORY_MIB;
 	out->cfg.vcpus = RUN_DEFAULT_VCPUS;
 	out->cfg.engine = ENGINE_AUTO;
+	out->cfg.disk_opts = out->disks;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];

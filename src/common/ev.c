@@ -137,6 +137,25 @@ int ev_run(struct ev_loop *loop)
 	return loop->code;
 }
 
+int ev_run_once(struct ev_loop *loop, int timeout_ms)
+{
+	struct epoll_event evs[16];
+	int n;
+
+	do
+		n = epoll_wait(loop->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout_ms);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		struct ev_watch *w = evs[i].data.ptr;
+		if (!w->dead)
+			w->cb(loop, w->fd, evs[i].events, w->arg);
+	}
+	ev_reap(loop);
+	return n;
+}
+
 void ev_stop(struct ev_loop *loop, int code)
 {
 	if (!loop->stop) {

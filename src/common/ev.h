@@ -24,6 +24,10 @@ int ev_del(struct ev_loop *loop, int fd);
 
 /* ev_run: dispatch until ev_stop(); returns the code given to ev_stop, or -errno. */
 int ev_run(struct ev_loop *loop);
+/* ev_run_once: wait up to (timeout_ms) (-1: forever) for events and dispatch
+ * them once; returns how many fired (0 on timeout) or -errno. For tests and
+ * for draining a device before a snapshot. */
+int ev_run_once(struct ev_loop *loop, int timeout_ms);
 /* ev_stop: make ev_run return (code) after the current callback. Loop thread only;
  * other threads signal through an fd the loop watches. */
 void ev_stop(struct ev_loop *loop, int code);

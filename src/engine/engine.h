@@ -12,6 +12,11 @@
 struct err;
 struct console;
 struct ev_loop;
+struct disk_opts;
+struct disk;
+
+/* Disks per VM: vda..vdp, each a PCI function on bus 0. */
+#define VM_DISKS_MAX	16
 
 enum engine_kind { ENGINE_AUTO, ENGINE_KVM, ENGINE_QEMU };
 
@@ -23,6 +28,12 @@ struct vm_config {
 	uint64_t memory_mib;
 	unsigned vcpus;
 	enum engine_kind engine;
+	const struct disk_opts *disk_opts;	/* --disk, in order: vda, vdb, ... */
+	unsigned nr_disks;
+	/* The disks opened (validated, locked, created) by `domus run`, one per
+	 * disk_opts, for the KVM engine to serve; the QEMU engine opens the
+	 * paths itself and gets NULL. They outlive each boot (reboots). */
+	struct disk *const *disks;
 };
 
 /* Exit statuses of `domus run` (docs/cli.md). */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
+#include "backends/disk/disk.h"
 #include "common/err.h"
 #include "common/ev.h"
 #include "common/log.h"
@@ -316,11 +317,52 @@ static void argv_push(char **argv, int *argc, const char *s)
 	argv[(*argc)++] = (char *)s;
 }
 
+/* qemu_escape: (s) for a QEMU option value, where ',' is written ',,'. Appends to
+ * (out, size); false if it does not fit. */
+static bool qemu_escape(char *out, size_t size, const char *s)
+{
+	size_t n = strlen(out);
+
+	for (; *s; s++) {
+		if (n + 3 > size)
+			return false;
+		if (*s == ',')
+			out[n++] = ',';
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+	return true;
+}
+
+/* The --disk flags as QEMU's: a raw drive on virtio-blk-pci, I/O through
+ * io_uring like ours; direct is cache=none (O_DIRECT), else the host page
+ * cache, with guest flushes honoured either way (as our engine does);
+ * discards reach the file so a sparse image stays sparse. */
+static int qemu_disk_args(const struct vm_config *cfg, char (*drive)[DISK_PATH_MAX * 2 + 128],
+			  char (*device)[96], struct err *err)
+{
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		const struct disk_opts *o = &cfg->disk_opts[i];
+
+		snprintf(drive[i], sizeof(drive[i]), "file=");
+		if (!qemu_escape(drive[i], sizeof(drive[i]), o->path))
+			return err_set(err, ENAMETOOLONG, "disk %s: path too long", o->path);
+		snprintf(drive[i] + strlen(drive[i]), sizeof(drive[i]) - strlen(drive[i]),
+			 ",if=none,id=disk%u,format=raw,aio=io_uring,cache=%s,discard=unmap%s", i,
+			 o->direct ? "none" : "writeback", o->readonly ? ",readonly=on" : "");
+		snprintf(device[i], sizeof(device[i]), "virtio-blk-pci,drive=disk%u%s%s", i,
+			 o->serial[0] ? ",serial=" : "", o->serial);
+	}
+	return 0;
+}
+
 static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_peer,
 		      int qmp_peer, struct err *err)
 {
+	static char drive[VM_DISKS_MAX][DISK_PATH_MAX * 2 + 128];
+	static char device[VM_DISKS_MAX][96];
 	char mem[32], smp[32], qmp[64];
-	char *argv[64];
+	char *argv[64 + 4 * VM_DISKS_MAX];
 	int argc = 0;
 	bool kvm = engine_kvm_native();
 
@@ -358,6 +400,14 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 	/* the kvm engine always has a virtio-rng: so does this one */
 	argv_push(argv, &argc, "-device");
 	argv_push(argv, &argc, "virtio-rng-pci");
+	if (qemu_disk_args(cfg, drive, device, err) < 0)
+		return -ENAMETOOLONG;
+	for (unsigned i = 0; i < cfg->nr_disks; i++) {
+		argv_push(argv, &argc, "-drive");
+		argv_push(argv, &argc, drive[i]);
+		argv_push(argv, &argc, "-device");
+		argv_push(argv, &argc, device[i]);
+	}
 	argv_push(argv, &argc, "-action");
 	argv_push(argv, &argc, "panic=exit-failure");
 	argv_push(argv, &argc, "-kernel");

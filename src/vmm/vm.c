@@ -25,6 +25,8 @@
 #include "devices/pci/pci.h"
 #include "devices/pvpanic.h"
 #include "devices/virtio/pci.h"
+#include "backends/disk/disk.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio.h"
 #include "devices/rtc_cmos.h"
@@ -250,6 +252,21 @@ static int vm_add_virtio(struct vm *vm, struct err *err)
 	r = virtio_pci_create(vm->rng, &vc, &vm->rng_pci);
 	if (r < 0)
 		return err_set(err, -r, "virtio-rng: cannot put it on the PCI bus");
+
+	/* Disks in command-line order: PCI slot order is probe order, so the
+	 * first --disk is vda. One queue per vCPU: Linux gives each CPU its own. */
+	for (unsigned i = 0; vm->cfg->disks && i < vm->cfg->nr_disks; i++) {
+		unsigned nq = vm->cfg->vcpus < VIRTIO_MAX_QUEUES ? vm->cfg->vcpus : VIRTIO_MAX_QUEUES;
+
+		r = virtio_blk_create(vm->cfg->disks[i], nq, vm->loop, &vm->blk[i], err);
+		if (r < 0)
+			return r;
+		vm->nr_blk++;
+		r = virtio_pci_create(vm->blk[i], &vc, &vm->blk_pci[i]);
+		if (r < 0)
+			return err_set(err, -r, "virtio-blk %s: cannot put it on the PCI bus",
+				       disk_path(vm->cfg->disks[i]));
+	}
 	return 0;
 }
 
@@ -355,6 +372,10 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	/* virtio transports before the bus that holds their functions */
+	for (unsigned i = vm->nr_blk; i-- > 0;) {
+		virtio_pci_destroy(vm->blk_pci[i]);
+		vm->blk[i]->ops->destroy(vm->blk[i]);
+	}
 	virtio_pci_destroy(vm->rng_pci);
 	if (vm->rng)
 		vm->rng->ops->destroy(vm->rng);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "devices/device.h"
+#include "engine/engine.h"
 #include "gmem.h"
 #include "iobus.h"
 
@@ -70,6 +71,9 @@ struct vm {
 	struct ev_loop *loop;		/* the monitor's: serves virtio queue kicks */
 	struct virtio_dev *rng;		/* virtio-rng, always present */
 	struct virtio_pci *rng_pci;
+	struct virtio_dev *blk[VM_DISKS_MAX];	/* virtio-blk, one per cfg->disks */
+	struct virtio_pci *blk_pci[VM_DISKS_MAX];
+	unsigned nr_blk;
 
 	/* Stopping: a device or vCPU posts a request; the monitor (the engine's
 	 * event loop) reads it from req_fd and acts. */

@@ -320,6 +320,7 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
 	const char *path = o->path;
 	struct disk *d = NULL;
 	struct stat st, fst;
+	bool created = false;
 	int flags, r;
 
 	*out = NULL;
@@ -337,6 +338,7 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
 		r = disk_create(path, o->size, err);
 		if (r < 0 && r != -EEXIST)
 			return r;
+		created = r == 0;
 		if (stat(path, &st) < 0) {
 			if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
 				return err_set(err, ENOENT, "disk %s: a dangling symbolic link",
@@ -364,6 +366,7 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
 	d->efd = -1;
 	d->readonly = o->readonly;
 	d->direct = o->direct;
+	memcpy(d->serial, o->serial, sizeof(d->serial));
 	d->blkdev = S_ISBLK(st.st_mode);
 	d->path = strdup(path);
 	if (d->path == NULL) {
@@ -408,10 +411,14 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
 	r = disk_ring_init(d, err);
 	if (r < 0)
 		goto fail;
+	d->created = created;
 	*out = d;
 	return 0;
 fail:
 	disk_close(d);
+	/* Refused after all: what we made for it goes (nothing else was touched). */
+	if (created)
+		unlink(path);
 	return r;
 }
 
@@ -455,6 +462,16 @@ void disk_close(struct disk *d)
 const char *disk_path(const struct disk *d)
 {
 	return d->path;
+}
+
+bool disk_created(const struct disk *d)
+{
+	return d->created;
+}
+
+const char *disk_serial(const struct disk *d)
+{
+	return d->serial;
 }
 
 uint64_t disk_size(const struct disk *d)

@@ -52,6 +52,10 @@ void disk_close(struct disk *d);
 
 /* Properties for the device's config space. */
 const char *disk_path(const struct disk *d);
+const char *disk_serial(const struct disk *d);
+/* disk_created: disk_open made the file (size= for a missing one): a caller that gives up
+ * before the guest starts removes it again, so a refused command leaves nothing behind. */
+bool disk_created(const struct disk *d);		/* "" when not given */
 uint64_t disk_size(const struct disk *d);		/* bytes, a multiple of block size */
 /* disk_block_size: the logical block size to advertise (VIRTIO_BLK_F_BLK_SIZE): 512 for
  * files, the device's for block devices, and at least the O_DIRECT offset alignment with
@@ -111,6 +115,12 @@ typedef void (*disk_cb)(void *cookie, int64_t result, void *arg);
 /* disk_complete: deliver the completions ready now, calling cb(cookie, result, arg) for each.
  * The callback may call disk_submit and disk_kick, not disk_complete or disk_close. */
 void disk_complete(struct disk *d, disk_cb cb, void *arg);
+
+/* disk_drain: submit what is queued and wait until nothing is in flight, delivering every
+ * completion through cb(cookie, result, arg) (cb may be NULL to drop them). For a device
+ * reset, a reboot or a snapshot: afterwards the disk touches no buffer. The callback must
+ * not submit. Blocks for as long as the host takes to finish the I/O. */
+void disk_drain(struct disk *d, disk_cb cb, void *arg);
 
 /* disk_inflight: requests submitted whose completion has not been delivered. */
 unsigned disk_inflight(const struct disk *d);

@@ -39,6 +39,7 @@ struct disk_slot {
 
 struct disk {
 	char *path;
+	char serial[DISK_SERIAL_MAX + 1];	/* "" when not given */
 	int fd;
 	uint64_t size;
 	unsigned block_size;	/* advertised logical block size */
@@ -47,6 +48,7 @@ struct disk {
 	bool direct;
 	bool blkdev;
 	bool can_discard;
+	bool created;		/* disk_open made the file */
 	bool locked;		/* false where the file system has no locks (see disks.md) */
 	dev_t dev;		/* identity: (dev, ino) for files, rdev for block devices */
 	ino_t ino;

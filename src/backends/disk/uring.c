@@ -474,6 +474,13 @@ static bool slot_done(struct disk *d, struct disk_slot *s, int res, int64_t *res
 	}
 }
 
+static void drop_completion(void *cookie, int64_t result, void *arg)
+{
+	(void)cookie;
+	(void)result;
+	(void)arg;
+}
+
 void disk_complete(struct disk *d, disk_cb cb, void *arg)
 {
 	bool more = false;
@@ -509,4 +516,19 @@ void disk_complete(struct disk *d, disk_cb cb, void *arg)
 	}
 	if (more)
 		disk_kick(d);
+}
+
+void disk_drain(struct disk *d, disk_cb cb, void *arg)
+{
+	while (d->inflight > 0) {
+		struct io_uring_cqe *cqe;
+		int r = io_uring_submit_and_wait(&d->ring, 1);
+
+		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
+			break;	/* the ring is unusable: disk_close still waits in the kernel */
+		if (io_uring_peek_cqe(&d->ring, &cqe) != 0)
+			continue;
+		/* disk_complete continues short transfers itself and resubmits them. */
+		disk_complete(d, cb ? cb : drop_completion, arg);
+	}
 }
