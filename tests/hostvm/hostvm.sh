@@ -278,7 +278,6 @@ q=("$qemu" -M q35 -accel "$accel" -cpu "$cpu" -m "$memory" -smp "$smp"
 	-device virtio-blk-pci,drive=payload,serial=hostvm-payload
 	-pidfile "$run/qemu.pid" "${scratch_args[@]}")
 
-
 # After $timeout seconds: mark the run as timed out and stop QEMU ($qpid).
 # Nothing of it may keep our stdout open (a reader waits for its end).
 wpid=
