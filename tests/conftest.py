@@ -47,6 +47,26 @@ def qemu():
     return shutil.which("qemu-system-x86_64")
 
 
+@pytest.fixture(scope="module", params=["qemu", "kvm"])
+def runner(request, domus, guest):
+    """Where a test's guests run: the qemu engine on this host; the kvm engine
+    inside the nested test host (or here with DOMUS_KVM_LOCAL=1, on a host
+    whose /dev/kvm runs guest kernels natively). One per test module."""
+    from runners import LocalRunner, NestedRunner  # tests/integration/runners.py
+    engine = request.param
+    if engine == "qemu" or os.environ.get("DOMUS_KVM_LOCAL") == "1":
+        r = LocalRunner(engine)
+        yield r
+        r.close()
+        return
+    try:
+        r = NestedRunner("kvm")
+    except RuntimeError as e:
+        pytest.skip(f"nested test host unavailable: {e}")
+    yield r
+    r.close()
+
+
 def pytest_terminal_summary(terminalreporter):
     stats = terminalreporter.stats
     n = {k: len([r for r in stats.get(k, []) if getattr(r, "when", "call") in ("call", "setup")])

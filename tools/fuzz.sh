@@ -12,13 +12,19 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 ninja -C build-fuzz >/dev/null || { ninja -C build-fuzz | grep -E 'error|FAILED' >&2; exit 1; }
 corpus=build-fuzz/corpus
-mkdir -p "$corpus"/{fuzz_bzimage,fuzz_cmdline,fuzz_virtqueue,fuzz_virtio_blk}
+targets="fuzz_bzimage fuzz_cmdline fuzz_virtqueue fuzz_virtio_blk fuzz_virtio_console fuzz_oci_config"
+for t in $targets; do mkdir -p "$corpus/$t"; done
 if [ -f build/guest/vmlinuz ] && [ ! -f "$corpus/fuzz_bzimage/vmlinuz-head" ]; then
 	head -c 65536 build/guest/vmlinuz > "$corpus/fuzz_bzimage/vmlinuz-head"
 fi
 printf 'console=ttyS0 quiet' > "$corpus/fuzz_cmdline/default"
+# the default config.json seeds the OCI parser
+if [ -x build/domus-oci ] && [ ! -f "$corpus/fuzz_oci_config/default" ]; then
+	build/domus-oci spec --bundle "$corpus/fuzz_oci_config" &&
+		mv "$corpus/fuzz_oci_config/config.json" "$corpus/fuzz_oci_config/default"
+fi
 status=0
-for t in fuzz_bzimage fuzz_cmdline fuzz_virtqueue fuzz_virtio_blk; do
+for t in $targets; do
 	echo "fuzz.sh: $t for ${secs}s"
 	if ! UBSAN_OPTIONS=halt_on_error=1 build-fuzz/fuzz/$t -max_total_time="$secs" \
 		-artifact_prefix=build-fuzz/"$t"- -print_final_stats=1 "$corpus/$t" \

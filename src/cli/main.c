@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* main.c: the multi-call binary. `domus VERB ...` dispatches on VERB through
- * one table; later the binary also answers as domus-oci (container runtime). */
+ * one table; called as domus-oci it is the container runtime (src/container). */
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "container/oci.h"
 #include "engine/engine.h"
 
 struct verb {
@@ -23,6 +24,7 @@ static int cmd_version(int argc, char **argv);
 
 static const struct verb verbs[] = {
 	{ "run", cmd_run, "boot a VM in the foreground with its console on this terminal" },
+	{ "container", cmd_container, "run a rootfs or tarball as a container (see docs/containers.md)" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "this list" },
 };
@@ -69,10 +71,8 @@ int main(int argc, char **argv)
 {
 	const char *self = basename(argv[0]);
 
-	if (strcmp(self, "domus-oci") == 0) {
-		log_error("domus-oci: the container runtime is not built yet");
-		return VM_EXIT_ERROR;
-	}
+	if (strcmp(self, "domus-oci") == 0)
+		return oci_main(argc, argv);
 	if (argc < 2) {
 		cmd_help(0, NULL);
 		return VM_EXIT_USAGE;

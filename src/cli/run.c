@@ -17,6 +17,7 @@
 #include "common/ev.h"
 #include "common/log.h"
 #include "console/console.h"
+#include "console/sockchar.h"
 #include "engine/engine.h"
 #include "run_args.h"
 
@@ -92,6 +93,7 @@ int cmd_run(int argc, char **argv)
 	char why[256];
 	struct run_ctx ctx = { .sigfd = -1 };
 	struct console *con = NULL;
+	struct sockchar *vcon = NULL;
 	sigset_t mask;
 	int status;
 
@@ -116,15 +118,16 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	if (engine_select(&args.cfg, &engine, why, sizeof(why), &err) < 0) {
-		log_error("%s", err.msg);
-		return VM_EXIT_ERROR;
-	}
-	log_info("%s", why);
 	if (open_disks(&args.cfg, disks, &err) < 0) {
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
+	if (engine_select(&args.cfg, &engine, why, sizeof(why), &err) < 0) {
+		close_disks(disks, args.cfg.nr_disks, true);
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	log_info("%s", why);
 	if (engine == &qemu_engine_ops) {
 		/* Checked (and created) here; QEMU opens and locks them itself. */
 		close_disks(disks, args.cfg.nr_disks, false);
@@ -158,6 +161,13 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	console_on_quit(con, run_on_quit, &ctx);
+	if (args.cfg.vconsole_path && engine != &qemu_engine_ops) {
+		if (sockchar_open(args.cfg.vconsole_path, ctx.loop, &vcon, &err) < 0) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		args.cfg.vconsole = sockchar_chardev(vcon);
+	}
 
 	int r = engine->run(&args.cfg, ctx.loop, con, &err);
 	if (r < 0) {
@@ -169,6 +179,7 @@ int cmd_run(int argc, char **argv)
 	}
 out:
 	close_disks(disks, args.cfg.disks ? args.cfg.nr_disks : 0, false);
+	sockchar_close(vcon);
 	console_free(con);
 	if (ctx.sigfd >= 0)
 		close(ctx.sigfd);

@@ -26,6 +26,9 @@ const char run_usage[] =
 	"                    a virtio disk on a raw image file or a block device;\n"
 	"                    repeat for more (vda, vdb, ...). size= creates a missing\n"
 	"                    file, sparse; direct bypasses the host page cache\n"
+	"  --virtio-console PATH\n"
+	"                    a second console, the guest's /dev/hvc0, on the UNIX\n"
+	"                    socket PATH (connect with: socat - UNIX-CONNECT:PATH)\n"
 	"  -h, --help        this help\n"
 	"\n"
 	"On a terminal: Ctrl-A x quits, Ctrl-A h lists the escapes.\n"
@@ -39,6 +42,7 @@ enum opt {
 	OPT_VCPUS,
 	OPT_ENGINE,
 	OPT_DISK,
+	OPT_VCONSOLE,
 	OPT_HELP,
 };
 
@@ -50,7 +54,8 @@ static const struct {
 	{ "--kernel", OPT_KERNEL, true },   { "--initrd", OPT_INITRD, true },
 	{ "--cmdline", OPT_CMDLINE, true }, { "--memory", OPT_MEMORY, true },
 	{ "--vcpus", OPT_VCPUS, true },     { "--engine", OPT_ENGINE, true },
-	{ "--disk", OPT_DISK, true },	    { "--help", OPT_HELP, false },
+	{ "--disk", OPT_DISK, true },	    { "--virtio-console", OPT_VCONSOLE, true },
+	{ "--help", OPT_HELP, false },
 	{ "-h", OPT_HELP, false },
 };
 
@@ -116,6 +121,13 @@ static int set_option(enum opt opt, const char *name, const char *val,
 		if (disk_args_parse(val, &a->disks[a->cfg.nr_disks], err) < 0)
 			return -EINVAL;
 		a->cfg.nr_disks++;
+		return 0;
+	case OPT_VCONSOLE:
+		if (*val == '\0')
+			return err_set(err, EINVAL, "%s: empty path", name);
+		if (a->cfg.vconsole_path)
+			return err_set(err, EINVAL, "%s given twice", name);
+		a->cfg.vconsole_path = val;
 		return 0;
 	case OPT_HELP:
 		a->help = true;

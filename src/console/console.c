@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "chardev.h"
@@ -19,6 +20,11 @@
 #include "common/ev.h"
 
 #define CONSOLE_RING	65536
+/* Guest output waiting for the terminal: enough for a whole boot log, so a
+ * slow reader (a pty nobody reads for a while) doesn't stall the vCPUs. */
+#define CONSOLE_OUT_RING	(256 * 1024)
+/* How long console_free waits for the last output to reach a stuck terminal. */
+#define CONSOLE_FLUSH_MS	5000
 #define CTRL_A		0x01
 
 struct console {
@@ -34,7 +40,16 @@ struct console {
 	pthread_mutex_t lock;	/* ring */
 	uint8_t ring[CONSOLE_RING];
 	size_t head, len;
+	/* Output: producers (vCPU threads, the loop) append to out_ring; the
+	 * writer thread does the blocking write()s, in batches. */
 	pthread_mutex_t out_lock;
+	pthread_cond_t out_cond;	/* writer: data or stop; producers: room */
+	uint8_t *out_ring;
+	size_t out_head, out_len;
+	bool out_stop;			/* console_free: drain, then end */
+	bool out_dead;			/* the output is gone (closed pipe): discard */
+	pthread_t writer;
+	bool writer_started;
 	void (*quit)(void *);
 	void *quit_arg;
 };
@@ -94,28 +109,87 @@ static int terminal_raw(int fd, struct err *err)
 }
 
 /* --- output ------------------------------------------------------------------ */
-static void write_all(int fd, const void *buf, size_t len)
+/* Writes block (we never set O_NONBLOCK on a descriptor we share with the
+ * shell); that happens here, in a thread of its own, so a vCPU writing to the
+ * UART only waits when the ring is full: lossless, and cheap per byte. */
+static void *con_writer(void *arg)
 {
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return;	/* output gone (closed pipe): the guest keeps running */
+	struct console *con = arg;
+
+	pthread_mutex_lock(&con->out_lock);
+	for (;;) {
+		while (con->out_len == 0 && !con->out_stop)
+			pthread_cond_wait(&con->out_cond, &con->out_lock);
+		if (con->out_len == 0)
+			break;
+		size_t chunk = CONSOLE_OUT_RING - con->out_head;
+		if (chunk > con->out_len)
+			chunk = con->out_len;
+		const uint8_t *p = con->out_ring + con->out_head;
+		pthread_mutex_unlock(&con->out_lock);
+		ssize_t n = write(con->out_fd, p, chunk);
+		pthread_mutex_lock(&con->out_lock);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (n <= 0) {
+			/* output gone (closed pipe): the guest keeps running */
+			con->out_dead = true;
+			n = (ssize_t)con->out_len;
+			chunk = (size_t)n;
 		}
-		p += n;
-		len -= (size_t)n;
+		con->out_head = (con->out_head + (size_t)n) % CONSOLE_OUT_RING;
+		con->out_len -= (size_t)n;
+		pthread_cond_broadcast(&con->out_cond);
 	}
+	pthread_mutex_unlock(&con->out_lock);
+	return NULL;
 }
 
 static void con_write(struct chardev *cd, const void *buf, size_t len)
 {
 	struct console *con = (struct console *)cd;
+	const uint8_t *p = buf;
 
 	pthread_mutex_lock(&con->out_lock);
-	write_all(con->out_fd, buf, len);
+	while (len > 0 && !con->out_dead) {
+		while (con->out_len == CONSOLE_OUT_RING && !con->out_dead)
+			pthread_cond_wait(&con->out_cond, &con->out_lock);
+		if (con->out_dead)
+			break;
+		size_t tail = (con->out_head + con->out_len) % CONSOLE_OUT_RING;
+		size_t room = CONSOLE_OUT_RING - con->out_len;
+		size_t n = len < room ? len : room;
+		if (n > CONSOLE_OUT_RING - tail)
+			n = CONSOLE_OUT_RING - tail;
+		memcpy(con->out_ring + tail, p, n);
+		if (con->out_len == 0)
+			pthread_cond_broadcast(&con->out_cond);
+		con->out_len += n;
+		p += n;
+		len -= n;
+	}
 	pthread_mutex_unlock(&con->out_lock);
+}
+
+/* Let the writer finish what is buffered (bounded: a terminal nobody reads
+ * must not keep us from exiting), then end it. */
+static void con_stop_writer(struct console *con)
+{
+	struct timespec deadline;
+
+	if (!con->writer_started)
+		return;
+	pthread_mutex_lock(&con->out_lock);
+	con->out_stop = true;
+	pthread_cond_broadcast(&con->out_cond);
+	pthread_mutex_unlock(&con->out_lock);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += CONSOLE_FLUSH_MS / 1000;
+	if (pthread_timedjoin_np(con->writer, NULL, &deadline) != 0) {
+		pthread_cancel(con->writer);	/* stuck in write(): a cancellation point */
+		pthread_join(con->writer, NULL);
+	}
+	con->writer_started = false;
 }
 
 /* --- input ------------------------------------------------------------------- */
@@ -289,6 +363,7 @@ static void con_on_wake(struct ev_loop *loop, int fd, uint32_t events, void *arg
 struct console *console_new(struct ev_loop *loop, int in_fd, int out_fd, struct err *err)
 {
 	struct console *con = calloc(1, sizeof(*con));
+	int r;
 
 	if (con == NULL) {
 		err_set(err, ENOMEM, "console: out of memory");
@@ -300,6 +375,12 @@ struct console *console_new(struct ev_loop *loop, int in_fd, int out_fd, struct 
 	con->out_fd = out_fd;
 	pthread_mutex_init(&con->lock, NULL);
 	pthread_mutex_init(&con->out_lock, NULL);
+	pthread_cond_init(&con->out_cond, NULL);
+	con->out_ring = malloc(CONSOLE_OUT_RING);
+	if (con->out_ring == NULL) {
+		err_set(err, ENOMEM, "console: out of memory");
+		goto err_free;
+	}
 	con->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (con->wake_fd < 0) {
 		err_setsys(err, errno, "console: eventfd");
@@ -312,9 +393,15 @@ struct console *console_new(struct ev_loop *loop, int in_fd, int out_fd, struct 
 	con->tty = isatty(in_fd);
 	if (con->tty && terminal_raw(in_fd, err) < 0)
 		goto err_del;
+	r = pthread_create(&con->writer, NULL, con_writer, con);
+	if (r != 0) {
+		err_setsys(err, r, "console: output thread");
+		goto err_tty;
+	}
+	con->writer_started = true;
 	/* epoll refuses regular files and /dev/null (EPERM): read those as
 	 * the ring drains instead. */
-	int r = ev_add(loop, in_fd, EPOLLIN, con_on_input, con);
+	r = ev_add(loop, in_fd, EPOLLIN, con_on_input, con);
 	if (r == -EPERM) {
 		con->in_file = true;
 		con_fill_from_file(con);
@@ -327,12 +414,14 @@ struct console *console_new(struct ev_loop *loop, int in_fd, int out_fd, struct 
 	return con;
 
 err_tty:
+	con_stop_writer(con);
 	console_restore_terminal();
 err_del:
 	ev_del(loop, con->wake_fd);
 err_close:
 	close(con->wake_fd);
 err_free:
+	free(con->out_ring);
 	free(con);
 	return NULL;
 }
@@ -345,10 +434,13 @@ void console_free(struct console *con)
 		ev_del(con->loop, con->in_fd);
 	ev_del(con->loop, con->wake_fd);
 	close(con->wake_fd);
+	con_stop_writer(con);	/* the guest's last words before the terminal's reset */
 	if (con->tty)
 		console_restore_terminal();
 	pthread_mutex_destroy(&con->lock);
 	pthread_mutex_destroy(&con->out_lock);
+	pthread_cond_destroy(&con->out_cond);
+	free(con->out_ring);
 	free(con);
 }
 

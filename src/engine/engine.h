@@ -14,6 +14,7 @@ struct console;
 struct ev_loop;
 struct disk_opts;
 struct disk;
+struct chardev;
 
 /* Disks per VM: vda..vdp, each a PCI function on bus 0. */
 #define VM_DISKS_MAX	16
@@ -34,6 +35,11 @@ struct vm_config {
 	 * disk_opts, for the KVM engine to serve; the QEMU engine opens the
 	 * paths itself and gets NULL. They outlive each boot (reboots). */
 	struct disk *const *disks;
+	/* --virtio-console PATH: a second console (the guest's hvc0) on a UNIX
+	 * socket; NULL: none. vconsole is its host end, made by `domus run` for
+	 * the KVM engine (it outlives reboots); QEMU makes its own from the path. */
+	const char *vconsole_path;
+	struct chardev *vconsole;
 };
 
 /* Exit statuses of `domus run` (docs/cli.md). */

@@ -361,6 +361,7 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 {
 	static char drive[VM_DISKS_MAX][DISK_PATH_MAX * 2 + 128];
 	static char device[VM_DISKS_MAX][96];
+	static char vcon[256];
 	char mem[32], smp[32], qmp[64];
 	char *argv[64 + 4 * VM_DISKS_MAX];
 	int argc = 0;
@@ -407,6 +408,18 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 		argv_push(argv, &argc, drive[i]);
 		argv_push(argv, &argc, "-device");
 		argv_push(argv, &argc, device[i]);
+	}
+	if (cfg->vconsole_path) {
+		/* the second console, as ours: hvc0 on a listening UNIX socket */
+		snprintf(vcon, sizeof(vcon), "socket,id=vcon0,server=on,wait=off,path=");
+		if (!qemu_escape(vcon, sizeof(vcon), cfg->vconsole_path))
+			return err_set(err, ENAMETOOLONG, "--virtio-console: path too long");
+		argv_push(argv, &argc, "-device");
+		argv_push(argv, &argc, "virtio-serial-pci");
+		argv_push(argv, &argc, "-chardev");
+		argv_push(argv, &argc, vcon);
+		argv_push(argv, &argc, "-device");
+		argv_push(argv, &argc, "virtconsole,chardev=vcon0");
 	}
 	argv_push(argv, &argc, "-action");
 	argv_push(argv, &argc, "panic=exit-failure");

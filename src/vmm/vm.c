@@ -27,6 +27,7 @@
 #include "devices/virtio/pci.h"
 #include "backends/disk/disk.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio.h"
 #include "devices/rtc_cmos.h"
@@ -267,6 +268,15 @@ static int vm_add_virtio(struct vm *vm, struct err *err)
 			return err_set(err, -r, "virtio-blk %s: cannot put it on the PCI bus",
 				       disk_path(vm->cfg->disks[i]));
 	}
+
+	if (vm->cfg->vconsole) {
+		vm->vcon = virtio_console_create(vm->cfg->vconsole);
+		if (vm->vcon == NULL)
+			return err_set(err, ENOMEM, "virtio-console: out of memory");
+		r = virtio_pci_create(vm->vcon, &vc, &vm->vcon_pci);
+		if (r < 0)
+			return err_set(err, -r, "virtio-console: cannot put it on the PCI bus");
+	}
 	return 0;
 }
 
@@ -372,6 +382,9 @@ void vm_destroy(struct vm *vm)
 		vcpu_destroy(&vm->vcpus[i]);
 	free(vm->vcpus);
 	/* virtio transports before the bus that holds their functions */
+	virtio_pci_destroy(vm->vcon_pci);
+	if (vm->vcon)
+		vm->vcon->ops->destroy(vm->vcon);
 	for (unsigned i = vm->nr_blk; i-- > 0;) {
 		virtio_pci_destroy(vm->blk_pci[i]);
 		vm->blk[i]->ops->destroy(vm->blk[i]);

@@ -74,6 +74,8 @@ struct vm {
 	struct virtio_dev *blk[VM_DISKS_MAX];	/* virtio-blk, one per cfg->disks */
 	struct virtio_pci *blk_pci[VM_DISKS_MAX];
 	unsigned nr_blk;
+	struct virtio_dev *vcon;		/* virtio-console, with --virtio-console */
+	struct virtio_pci *vcon_pci;
 
 	/* Stopping: a device or vCPU posts a request; the monitor (the engine's
 	 * event loop) reads it from req_fd and acts. */

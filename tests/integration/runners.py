@@ -6,10 +6,13 @@ way to wait for domus's exit status."""
 import os
 import re
 import shlex
+import subprocess
+import tempfile
 
 import pexpect
 
 from conftest import ROOT, domus_bin
+from guestconsole import GuestConsole
 
 
 class LocalRunner:
@@ -18,6 +21,15 @@ class LocalRunner:
 
     def __init__(self, engine):
         self.engine = engine
+        # scratch files of the tests (disk images...), on this host
+        self.workdir = tempfile.mkdtemp(prefix="domus-test-")
+
+    def host(self, script, timeout=300):
+        """Run a shell script where domus runs (here); return (output, status)."""
+        p = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True,
+                           timeout=timeout, env=dict(os.environ, PATH=f"{domus_bin().parent}:"
+                                                     + os.environ.get("PATH", "")))
+        return p.stdout + p.stderr, p.returncode
 
     def spawn(self, args, stdin_text=None, timeout=120):
         cmd = [str(domus_bin()), "run", "--engine", self.engine, *args]
@@ -44,7 +56,7 @@ class LocalRunner:
         return child.exitstatus
 
     def close(self):
-        pass
+        subprocess.run(["rm", "-rf", self.workdir])
 
 
 class NestedRunner:
@@ -56,12 +68,17 @@ class NestedRunner:
     def __init__(self, engine="kvm", boot_timeout=300):
         self.engine = engine
         script = ROOT / "tests/hostvm/hostvm.sh"
+        # loop: the disk tests put a block device under a guest
+        env = dict(os.environ, HOSTVM_MODULES=(os.environ.get("HOSTVM_MODULES", "")
+                                               + " loop").strip())
         # L1 gets more RAM than the largest guest a test asks for (4 GiB):
         # domus refuses guests larger than its host's memory.
+        # socat: the host end of --virtio-console in the tests
         self.l1 = pexpect.spawn(str(script), ["--interactive", "--need-domus", "--quiet",
-                                              "--memory", "6144"],
+                                              "--memory", "6144",
+                                              "--add", "/usr/bin/socat"],
                                 encoding="utf-8", codec_errors="replace", timeout=boot_timeout,
-                                dimensions=(40, 200), cwd=str(ROOT))
+                                dimensions=(40, 200), cwd=str(ROOT), env=env)
         i = self.l1.expect([r"hostvm: interactive shell ready", r"SKIP: (.*)\r?\n",
                             pexpect.EOF], timeout=boot_timeout)
         if i == 1:
@@ -70,6 +87,8 @@ class NestedRunner:
             raise RuntimeError(f"nested test host did not start: {self.l1.before[-2000:]}")
         self.l1.expect_exact(self.PROMPT, timeout=60)
         self.shell("stty -echo")
+        self.workdir = "/tmp/work"   # L1's /tmp is a tmpfs: sparse files, hole punching
+        self.shell(f"mkdir -p {self.workdir}")
 
     def shell(self, line, timeout=60):
         """Run a command in L1; return (output, status)."""
@@ -78,6 +97,10 @@ class NestedRunner:
         out, rc = self.l1.before, int(self.l1.match.group(1))
         self.l1.expect_exact(self.PROMPT, timeout=timeout)
         return out.replace("\r", ""), rc
+
+    def host(self, script, timeout=300):
+        """Run a shell script in L1 (where domus runs); return (output, status)."""
+        return self.shell(f"sh -c {shlex.quote(script)}", timeout=timeout)
 
     def spawn(self, args, stdin_text=None, timeout=120):
         cmd = "domus run --engine " + self.engine + " " + shlex.join(args)
@@ -100,3 +123,11 @@ class NestedRunner:
         except Exception:
             pass
         self.l1.close(force=True)
+
+
+def boot(runner, args, **kw):
+    """domus run (args) on (runner), waited for until the guest's shell is up."""
+    child = runner.spawn(args, **kw)
+    con = GuestConsole(child, boot_timeout=300)
+    con.wait_boot()
+    return con

@@ -14,32 +14,7 @@ import pytest
 from conftest import domus_bin
 from guestconsole import (CTRL_A, INIT_MARKER, PROMPT, GuestConsole,
                           assert_memtotal_matches, meminfo_total_kib)
-from runners import LocalRunner, NestedRunner
-
-
-@pytest.fixture(scope="module", params=["qemu", "kvm"])
-def runner(request, domus, guest):
-    engine = request.param
-    if engine == "qemu":
-        r = LocalRunner("qemu")
-        yield r
-        return
-    if os.environ.get("DOMUS_KVM_LOCAL") == "1":
-        yield LocalRunner("kvm")
-        return
-    try:
-        r = NestedRunner("kvm")
-    except RuntimeError as e:
-        pytest.skip(f"nested test host unavailable: {e}")
-    yield r
-    r.close()
-
-
-def boot(runner, args, **kw):
-    child = runner.spawn(args, **kw)
-    con = GuestConsole(child, boot_timeout=300)
-    con.wait_boot()
-    return con
+from runners import NestedRunner, boot
 
 
 @pytest.mark.parametrize("vcpus", [1, 2, 4])
