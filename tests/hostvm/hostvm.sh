@@ -10,6 +10,12 @@
 #
 # Options:
 #   --with-qemu        put qemu-system-x86_64 (+ libraries, firmware) in the payload
+#   --with-fio         put fio, bench/fiobench and the guest's initrd-fio.img in the
+#                      payload (from GUEST/fio, made by tools/mkguest.sh --fio)
+#   --scratch SIZE     a second disk for L1, backed by a sparse file of SIZE (e.g.
+#                      4G) in the run directory: L1 formats it ext4 and mounts it
+#                      read-write at /scratch (QEMU cache=none, aio=io_uring if
+#                      QEMU and this kernel have it, else threads)
 #   --need-domus       skip (77) if the domus binary is missing
 #   --no-domus         leave domus out of the payload even if it exists
 #                      (default: include it if it exists; skip if it is missing and
@@ -40,7 +46,7 @@ out=$top/build/hostvm
 guest=${HOSTVM_GUEST:-$top/build/guest}
 domus_bin=${DOMUS_BIN:-$top/build/domus}
 
-with_qemu=0 interactive=0 domus_mode=auto timeout='' memory=3072 smp=1 append='' quiet=0 keep=0
+with_qemu=0 with_fio=0 scratch='' interactive=0 domus_mode=auto timeout='' memory=3072 smp=1 append='' quiet=0 keep=0
 script='' inline=''
 adds=()
 
@@ -52,6 +58,8 @@ fail() { echo "hostvm: $*" >&2; exit 125; }
 while [ $# -gt 0 ]; do
 	case $1 in
 	--with-qemu) with_qemu=1 ;;
+	--with-fio) with_fio=1 ;;
+	--scratch) [ $# -ge 2 ] || usage; scratch=$2; shift ;;
 	--interactive|-i) interactive=1 ;;
 	--need-domus) domus_mode=need ;;
 	--no-domus) domus_mode=no ;;
@@ -79,6 +87,10 @@ if [ $# -gt 0 ]; then script=$1; shift; fi
 case $memory$smp in *[!0-9]*) usage ;; esac
 [ -z "$timeout" ] && { if [ $interactive = 1 ]; then timeout=0; else timeout=900; fi; }
 case $timeout in *[!0-9]*|'') usage ;; esac
+# truncate's sizes, kept to what QEMU and people agree on: bytes or K/M/G/T.
+if [ -n "$scratch" ] && ! [[ $scratch =~ ^[1-9][0-9]*[KMGT]?$ ]]; then
+	echo "hostvm: --scratch: bad size '$scratch' (e.g. 512M, 4G)" >&2; exit 2
+fi
 
 # --- prerequisites ----------------------------------------------------------------
 qemu=$(command -v qemu-system-x86_64) || skip "qemu-system-x86_64 is not installed"
@@ -88,6 +100,12 @@ for f in vmlinuz initrd.img release modules/modules.dep; do
 	[ -e "$guest/$f" ] || skip "no $guest/$f (run tools/mkguest.sh $guest)"
 done
 [ -x /bin/busybox ] || command -v busybox >/dev/null || skip "busybox-static is not installed"
+if [ $with_fio = 1 ]; then
+	for f in fio/usr/bin/fio fio/bin/fiobench initrd-fio.img; do
+		[ -e "$guest/$f" ] || skip "no $guest/$f (run tools/mkguest.sh --fio $guest)"
+	done
+fi
+mke2fs=$(command -v mke2fs)
 qboot=/usr/share/qemu/qboot.rom
 [ -f $qboot ] || qboot=
 
@@ -185,6 +203,18 @@ if [ $with_qemu = 1 ]; then
 	m=/usr/lib/x86_64-linux-gnu/qemu/accel-tcg-x86_64.so
 	if [ -e "$m" ]; then mkdir -p "$p/lib/qemu"; cp -L "$m" "$p/lib/qemu/"; add_libs "$m"; fi
 fi
+if [ -n "$scratch" ]; then
+	# L1 formats the scratch disk itself (its initramfs is busybox only).
+	add_exe "$mke2fs" bin/mkfs.ext4
+	[ -f /etc/mke2fs.conf ] && mkdir -p "$p/etc" && cp /etc/mke2fs.conf "$p/etc/"
+fi
+if [ $with_fio = 1 ]; then
+	cp "$guest/fio/usr/bin/fio" "$guest/fio/bin/fiobench" "$p/bin/"
+	cp "$guest/initrd-fio.img" "$p/guest/"
+	# Last and without overwriting: fio's stub libraries (tools/mkguest.sh) must
+	# not replace real ones QEMU needs (it links librdmacm and libibverbs).
+	cp -n "$guest"/fio/lib/x86_64-linux-gnu/* "$guest/fio/lib64/ld-linux-x86-64.so.2" "$p/lib/"
+fi
 for a in "${adds[@]}"; do
 	src=${a%%:*} dest=
 	[ "$src" != "$a" ] && dest=${a#*:}
@@ -207,6 +237,28 @@ mke2fs -q -F -t ext4 -O ^has_journal -m 0 -E root_owner=0:0 -d "$p" "$run/payloa
 	fail "mke2fs failed"
 rm -rf "$p"
 
+# The scratch disk: sparse, so SIZE costs only what L1 writes. L1 finds it by
+# its serial number, not by its name (vdb), which depends on probe order.
+scratch_args=()
+if [ -n "$scratch" ]; then
+	img=$run/scratch.img
+	truncate -s "$scratch" "$img" || fail "cannot create the scratch file $img"
+	cache=none
+	if ! dd if=/dev/zero of="$img" bs=4096 count=1 conv=notrunc oflag=direct 2>/dev/null; then
+		echo "hostvm: warning: $run does not support O_DIRECT; the scratch disk uses the page cache" >&2
+		cache=writeback
+	fi
+	# io_uring needs a QEMU built with liburing and a kernel that allows it:
+	# ask QEMU itself, with an empty machine that quits at once.
+	aio=threads
+	echo quit | "$qemu" -M none -nodefaults -display none -monitor stdio \
+		-drive "file=$img,format=raw,if=none,id=probe,cache=$cache,aio=io_uring" >/dev/null 2>&1 &&
+		aio=io_uring
+	scratch_args=(-drive "file=$img,format=raw,if=none,id=scratch,cache=$cache,aio=$aio,discard=unmap"
+		-device virtio-blk-pci,drive=scratch,serial=hostvm-scratch)
+	append="$append hostvm.scratch"
+fi
+
 # --- boot L1 -----------------------------------------------------------------------
 # EPYC minus the features TCG cannot emulate (that would only print warnings).
 cpu=EPYC,+svm,-rdseed,-sha-ni,-fxsr-opt,-misalignsse,-3dnowprefetch,-osvw,-topoext,-nrip-save,-xsavec
@@ -222,8 +274,9 @@ q=("$qemu" -M q35 -accel "$accel" -cpu "$cpu" -m "$memory" -smp "$smp"
 	${qboot:+-bios "$qboot"}
 	-nographic -nodefaults -no-user-config -no-reboot
 	-kernel "$guest/vmlinuz" -initrd "$hostinit" -append "$cmdline"
-	-drive "file=$run/payload.img,format=raw,if=virtio,readonly=on"
-	-pidfile "$run/qemu.pid")
+	-drive "file=$run/payload.img,format=raw,if=none,id=payload,readonly=on"
+	-device virtio-blk-pci,drive=payload,serial=hostvm-payload
+	-pidfile "$run/qemu.pid" "${scratch_args[@]}")
 
 # After $timeout seconds: mark the run as timed out and stop QEMU ($qpid).
 # Nothing of it may keep our stdout open (a reader waits for its end).

@@ -16,6 +16,9 @@
 #   - makes the payload's dynamic binaries runnable: /lib64/ld-linux-x86-64.so.2
 #     and /lib/x86_64-linux-gnu point into /hv/lib, LD_LIBRARY_PATH=/hv/lib,
 #     /usr/share/qemu -> /hv/share/qemu (QEMU's firmware), PATH has /hv/bin,
+#   - with "hostvm.scratch" on the command line (hostvm.sh --scratch), formats the
+#     disk whose virtio serial is "hostvm-scratch" ext4 (the payload's mkfs.ext4)
+#     and mounts it read-write at /scratch,
 #   - checks /dev/kvm, then
 #   - by default runs "sh /hv/run.sh" (cwd /tmp, stdin /dev/null, stdout and
 #     stderr on the console), prints "HOSTVM-STATUS=<exit status>" and powers
@@ -109,6 +112,8 @@ case " $(cat /proc/cmdline) " in
 *) dmesg -n 1 ;;
 esac
 export HV_KERNEL=/hv/guest/vmlinuz HV_INITRD=/hv/guest/initrd.img
+# hostvm.sh --with-fio: the default initrd plus fio (tools/mkguest.sh --fio)
+export HV_INITRD_FIO=/hv/guest/initrd-fio.img
 
 fatal() {
 	echo "hostvm: FATAL $*"
@@ -125,11 +130,37 @@ done < /etc/modules.order
 # virtio-blk probes synchronously, but give udev-less /dev a moment anyway.
 i=0
 while [ ! -b /dev/vda ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-if [ -b /dev/vda ]; then
-	mount -t ext4 -o ro,noload /dev/vda /hv || fatal "cannot mount the payload disk /dev/vda"
+# Disks are known by their virtio serial numbers (hostvm.sh sets them): names
+# follow PCI probe order, and QEMU places -device disks before -drive if=virtio.
+disk_by_serial() {
+	for f in /sys/block/vd*/serial; do
+		[ "$(cat "$f" 2>/dev/null)" = "$1" ] && { f=${f%/serial}; echo "/dev/${f##*/}"; return; }
+	done
+}
+pd=$(disk_by_serial hostvm-payload)
+[ -n "$pd" ] || pd=/dev/vda
+if [ -b "$pd" ]; then
+	mount -t ext4 -o ro,noload "$pd" /hv || fatal "cannot mount the payload disk $pd"
 else
 	echo "hostvm: no payload disk (/dev/vda)"
 fi
+
+case " $(cat /proc/cmdline) " in
+*" hostvm.scratch "*)
+	sd=$(disk_by_serial hostvm-scratch)
+	[ -n "$sd" ] || fatal "no scratch disk (virtio serial hostvm-scratch)"
+	# Inode tables are left to be zeroed lazily (a fresh sparse file reads as
+	# zeros anyway) and noinit_itable stops the kernel thread that would zero
+	# them in the background, which would disturb whatever runs on /scratch.
+	# No discard: the file behind it is sparse already.
+	MKE2FS_CONFIG=/hv/etc/mke2fs.conf mkfs.ext4 -q -F -m 0 \
+		-E nodiscard,lazy_itable_init=1,lazy_journal_init=1 "$sd" ||
+		fatal "mkfs.ext4 $sd failed"
+	mkdir -p /scratch
+	mount -t ext4 -o noatime,noinit_itable "$sd" /scratch || fatal "cannot mount $sd on /scratch"
+	echo "hostvm: scratch disk $sd ($(($(cat /sys/block/${sd#/dev/}/size) / 2048)) MiB) on /scratch"
+	;;
+esac
 
 [ -c /dev/kvm ] || fatal "no /dev/kvm (kvm_amd did not load: is the CPU model missing +svm?)"
 chmod 666 /dev/kvm

@@ -71,15 +71,21 @@ class _Transcript:
 class HostVM:
     def __init__(self, with_qemu=False, need_domus=False, no_domus=False, memory=None, smp=None,
                  add=(), append=None, extra_args=(), boot_timeout=180, lifetime=None,
-                 logfile=None, env=None):
+                 logfile=None, env=None, scratch=None, with_fio=False):
         """with_qemu: put QEMU in the payload; need_domus: skip unless build/domus
         (or $DOMUS_BIN) exists; no_domus: leave it out; memory (MiB) and smp: L1's;
         add: ["SRC[:DEST]", ...] more payload files; append: more L1 kernel command
         line; boot_timeout: seconds until the prompt; lifetime: hostvm.sh --timeout
-        (L1 is powered off after that many seconds, default none)."""
+        (L1 is powered off after that many seconds, default none); scratch: a size
+        ("4G"): L1 gets a writable ext4 disk of that size at /scratch; with_fio:
+        fio and the guest's initrd-fio.img in the payload."""
         args = ["--interactive"]
         if with_qemu:
             args.append("--with-qemu")
+        if with_fio:
+            args.append("--with-fio")
+        if scratch:
+            args += ["--scratch", str(scratch)]
         if need_domus:
             args.append("--need-domus")
         if no_domus:
