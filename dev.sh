@@ -48,8 +48,14 @@ build() {
 			-Dbuildtype=debug >/dev/null
 	fi
 	ninja -C build-asan >/dev/null || { ninja -C build-asan | grep -E -A5 'error|FAILED' >&2; exit 1; }
-	if [ ! -f build/guest/vmlinuz ] || [ ! -f build/guest/initrd.img ]; then
+	# The default guest: made again when it is missing or the scripts that
+	# make it changed (mkguest.sh reuses the kernel while apt's is the same).
+	local want have=
+	want=$(cat tools/mkguest.sh tools/modorder.sh | sha256sum | cut -c1-16)
+	[ -f build/guest/.made-by ] && have=$(cat build/guest/.made-by)
+	if [ ! -f build/guest/vmlinuz ] || [ ! -f build/guest/initrd.img ] || [ "$want" != "$have" ]; then
 		tools/mkguest.sh build/guest
+		echo "$want" > build/guest/.made-by
 	fi
 }
 
