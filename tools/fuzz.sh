@@ -26,7 +26,7 @@ fi
 status=0
 for t in $targets; do
 	echo "fuzz.sh: $t for ${secs}s"
-	if ! UBSAN_OPTIONS=halt_on_error=1 build-fuzz/fuzz/$t -max_total_time="$secs" \
+	if ! UBSAN_OPTIONS=halt_on_error=1 build-fuzz/fuzz/$t -max_total_time="$secs" -timeout=20 \
 		-artifact_prefix=build-fuzz/"$t"- -print_final_stats=1 "$corpus/$t" \
 		> build-fuzz/"$t".log 2>&1; then
 		echo "fuzz.sh: $t FAILED, see build-fuzz/$t.log"

@@ -198,9 +198,18 @@ done
 exec /bin/init
 INIT
 chmod +x "$root/init"
+# A second root shell on the second console (domus run --virtio-console),
+# when the VM has one.
+cat > "$root/bin/hvc-shell" <<'HVC'
+#!/bin/sh
+[ -c /dev/hvc0 ] || exec sleep 2147483647
+exec setsid -c /bin/sh -l <>/dev/hvc0 >&0 2>&1
+HVC
+chmod +x "$root/bin/hvc-shell"
 cat > "$root/etc/inittab" <<'TAB'
 ::sysinit:/bin/true
 ::respawn:/bin/cttyhack /bin/sh -l
+::respawn:/bin/hvc-shell
 ::ctrlaltdel:/bin/reboot
 ::shutdown:/bin/sync
 TAB

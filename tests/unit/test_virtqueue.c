@@ -501,8 +501,16 @@ static void test_enable_checks(void **state)
 	assert_int_equal(vq_enable(vq, m, 8, 0x1000, RAM_SIZE - 6 - 2 * 8, 0x3000, 0), 0);
 	assert_int_equal(vq_enable(vq, m, 8, 0x1000, 0x2000, RAM_SIZE - 6 - 8 * 8 - 2, 0), 0);
 	assert_true(vq->enabled);
+	/* rings that overlap, each pair, by one byte */
+	assert_int_equal(vq_enable(vq, m, 8, 0x1000, 0x1000 + 16 * 8 - 2, 0x3000, 0), -EINVAL);
+	assert_int_equal(vq_enable(vq, m, 8, 0x1000, 0x2000, 0x1000 + 16 * 8 - 4, 0), -EINVAL);
+	assert_int_equal(vq_enable(vq, m, 8, 0x1000, 0x2000, 0x2000 + 6 + 2 * 8 + 2 - 4, 0),
+			 -EINVAL);
+	assert_false(vq->enabled);
+	/* touching is fine */
+	assert_int_equal(vq_enable(vq, m, 8, 0x1000, 0x1000 + 16 * 8, 0x1000 + 16 * 8 + 24, 0), 0);
 	/* the biggest queue */
-	assert_int_equal(vq_enable(vq, m, VQ_MAX_SIZE, 0, 0x80000, 0x90000, 0), 0);
+	assert_int_equal(vq_enable(vq, m, VQ_MAX_SIZE, 0, 0x80000, 0x90010, 0), 0);
 	assert_int_equal(vq_pop(vq, d->req), 0);
 }
 

@@ -56,6 +56,8 @@
  * device's BLKDISCARD runs synchronously on the loop, so it must stay short.
  * Linux splits larger ones. */
 #define BLK_DISCARD_SEG_MAX	1
+/* Times blk_process looks again after re-enabling notifications. */
+#define BLK_ROUNDS_MAX		16
 #define BLK_DISCARD_SECTORS_MAX	((1u << 30) / DISK_SECTOR)
 
 /* The config space (5.2.4), little-endian like our hosts, up to the write
@@ -391,7 +393,7 @@ static void blk_process(struct virtio_blk *b, unsigned q)
 
 	if (!vq->enabled)
 		return;
-	for (;;) {
+	for (unsigned round = 0;; round++) {
 		vq_disable_notify(vq);
 		while (b->nr_free > 0 && (r = vq_pop(vq, &b->req)) == 1)
 			blk_handle(b, q, &b->req);
@@ -404,6 +406,13 @@ static void blk_process(struct virtio_blk *b, unsigned q)
 		}
 		if (!vq_enable_notify(vq))
 			break;
+		if (round == BLK_ROUNDS_MAX) {
+			/* Buffers keep coming while we look: finish this call and
+			 * come back through the loop, so one queue can't hold it. */
+			if (b->vdev.retry_queue)
+				b->vdev.retry_queue(&b->vdev, q);
+			break;
+		}
 	}
 	/* One system call for the whole batch. A refusal (the kernel out of
 	 * memory, say) leaves them queued for the next kick or completion. */

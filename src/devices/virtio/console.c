@@ -77,7 +77,8 @@ static void rx_fill(struct virtio_console *con)
 
 	if (con->cd == NULL || !rx_usable(vdev))
 		return;
-	for (;;) {
+	/* At most a ring's worth per call: work per call stays bounded. */
+	for (unsigned budget = vq->size; budget > 0; budget--) {
 		uint32_t n;
 
 		if (!con->rx_held) {

@@ -119,6 +119,18 @@ static void vp_signal_config(struct virtio_dev *vdev)
 		msix_notify(vp->pdev, vdev->config_vector);
 }
 
+/* A kick of our own: the queue's eventfd, served by the loop like the driver's. */
+static void vp_retry_queue(struct virtio_dev *vdev, unsigned q)
+{
+	struct virtio_pci *vp = vdev->transport;
+	uint64_t one = 1;
+
+	if (q < vdev->nr_queues && vp->kicks[q].fd >= 0 &&
+	    write(vp->kicks[q].fd, &one, sizeof(one)) < 0) {
+		/* counter saturated: a kick is pending anyway */
+	}
+}
+
 static void vp_signal_needs_reset(struct virtio_dev *vdev)
 {
 	vdev->status |= VIRTIO_STATUS_NEEDS_RESET;
@@ -459,6 +471,7 @@ int virtio_pci_create(struct virtio_dev *vdev, const struct virtio_pci_config *c
 	vdev->transport = vp;
 	vdev->signal_queue = vp_signal_queue;
 	vdev->signal_needs_reset = vp_signal_needs_reset;
+	vdev->retry_queue = vp_retry_queue;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vp->kicks[q].fd = -1;
 	vp_reset(vp);

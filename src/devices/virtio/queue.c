@@ -138,6 +138,12 @@ static uint8_t *map_ring(const struct gmem *mem, uint64_t gpa, uint64_t len, uin
 	return p;
 }
 
+/* [a, a + alen) and [b, b + blen) share a byte (both lie in RAM: no overflow). */
+static bool overlaps(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
 int vq_enable(struct virtqueue *vq, const struct gmem *mem, uint16_t size, uint64_t desc_gpa,
 	      uint64_t avail_gpa, uint64_t used_gpa, uint64_t features)
 {
@@ -160,6 +166,16 @@ int vq_enable(struct virtqueue *vq, const struct gmem *mem, uint16_t size, uint6
 	used = map_ring(mem, used_gpa, RING_HDR + USED_ELEM_SIZE * (uint64_t)size + 2, 4, &err);
 	if (used == NULL)
 		return err;
+	/* Rings that overlap would let the device's own writes (used elements,
+	 * notification flags) move avail->idx: a device could then chase its
+	 * own tail forever. No correct driver does it. */
+	if (overlaps(desc_gpa, (uint64_t)DESC_SIZE * size, avail_gpa,
+		     RING_HDR + 2 * (uint64_t)size + 2) ||
+	    overlaps(desc_gpa, (uint64_t)DESC_SIZE * size, used_gpa,
+		     RING_HDR + USED_ELEM_SIZE * (uint64_t)size + 2) ||
+	    overlaps(avail_gpa, RING_HDR + 2 * (uint64_t)size + 2, used_gpa,
+		     RING_HDR + USED_ELEM_SIZE * (uint64_t)size + 2))
+		return -EINVAL;
 	vq->mem = mem;
 	vq->size = size;
 	vq->desc_gpa = desc_gpa;

@@ -81,9 +81,9 @@ static inline struct iovec *vq_req_in(struct vq_req *req)
  * used ring at (used_gpa), in (mem), with the negotiated (features) (only
  * VQ_FEATURE_* matter). Checks the size is a power of two <= VQ_MAX_SIZE and
  * each ring is aligned as the spec demands (16, 2, 4) and lies in one RAM
- * region with the spec's full size, event fields included; caches the host
- * pointers. Indices start at 0. Returns 0, -EINVAL for a bad size or
- * alignment, -EFAULT for a ring outside RAM; on error the queue stays
+ * region with the spec's full size, event fields included, and that no two
+ * rings overlap; caches the host pointers. Indices start at 0. Returns 0,
+ * -EINVAL for a bad size, alignment or overlapping rings, -EFAULT for a ring outside RAM; on error the queue stays
  * disabled (the transport may set NEEDS_RESET). (mem) must outlive the queue. */
 int vq_enable(struct virtqueue *vq, const struct gmem *mem, uint16_t size, uint64_t desc_gpa,
 	      uint64_t avail_gpa, uint64_t used_gpa, uint64_t features);

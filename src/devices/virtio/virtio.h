@@ -67,6 +67,10 @@ struct virtio_dev {
 	void (*signal_queue)(struct virtio_dev *vdev, unsigned q);
 	/* set by the transport: the device needs a reset (a broken ring) */
 	void (*signal_needs_reset)(struct virtio_dev *vdev);
+	/* set by the transport: call queue_notify(q) again soon, from the loop,
+	 * as if the driver had kicked (a device that stopped early to bound its
+	 * work per call). NULL: not available (the device must not rely on it). */
+	void (*retry_queue)(struct virtio_dev *vdev, unsigned q);
 	void *transport;
 };
 
