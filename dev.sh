@@ -53,8 +53,9 @@ build() {
 	local want have=
 	want=$(cat tools/mkguest.sh tools/modorder.sh | sha256sum | cut -c1-16)
 	[ -f build/guest/.made-by ] && have=$(cat build/guest/.made-by)
-	if [ ! -f build/guest/vmlinuz ] || [ ! -f build/guest/initrd.img ] || [ "$want" != "$have" ]; then
-		tools/mkguest.sh build/guest
+	if [ ! -f build/guest/vmlinuz ] || [ ! -f build/guest/initrd-fio.img ] || [ "$want" != "$have" ]; then
+		# --fio: also the benchmark guest (bench/disk, and a test of fio in the guest)
+		tools/mkguest.sh --fio build/guest
 		echo "$want" > build/guest/.made-by
 	fi
 }

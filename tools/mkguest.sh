@@ -200,10 +200,13 @@ INIT
 chmod +x "$root/init"
 # A second root shell on the second console (domus run --virtio-console),
 # when the VM has one.
+# init starts us as a session leader with no controlling terminal (its
+# /dev/console never becomes one), so opening hvc0 makes it ours: job control
+# works there. (setsid would fork again and init would respawn a second one.)
 cat > "$root/bin/hvc-shell" <<'HVC'
 #!/bin/sh
 [ -c /dev/hvc0 ] || exec sleep 2147483647
-exec setsid -c /bin/sh -l <>/dev/hvc0 >&0 2>&1
+exec /bin/sh -l <>/dev/hvc0 >&0 2>&1
 HVC
 chmod +x "$root/bin/hvc-shell"
 cat > "$root/etc/inittab" <<'TAB'

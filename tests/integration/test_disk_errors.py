@@ -4,7 +4,9 @@ starts, whichever engine; files are left exactly as they were, and nothing
 is left behind."""
 import hashlib
 import os
+import shutil
 import subprocess
+import tempfile
 
 import pytest
 
@@ -41,26 +43,47 @@ def test_directory(domus, guest, engine, tmp_path):
     assert "directory" in one_line(err)
 
 
-@pytest.mark.parametrize("engine", ENGINES)
-def test_file_without_permission(domus, guest, engine, image, tmp_path):
-    image.chmod(0o600)
-    before = fingerprint(image)
+def as_nobody(domus, engine, *disk_args):
+    """domus run as an unprivileged user (root opens anything)."""
+    cmd = [domus, "run", "--engine", engine]
+    for a in disk_args:
+        cmd += ["--disk", a]
     if os.geteuid() == 0:
-        # root opens anything: be nobody for this one (the kernel must stay
-        # readable to nobody, and is: build/guest is world-readable)
-        tmp_path.chmod(0o755)
-        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                            domus, "run", "--engine", engine, "--disk", str(image)],
-                           capture_output=True, text=True, timeout=30,
-                           stdin=subprocess.DEVNULL)
-        rc, err = p.returncode, p.stderr
-    else:
-        image.chmod(0)
-        rc, _, err = run(domus, "--engine", engine, "--disk", str(image))
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    return p.returncode, p.stderr
+
+
+@pytest.fixture
+def open_dir():
+    """A directory everyone can enter (pytest's tmp_path is under a 0700 one)."""
+    d = tempfile.mkdtemp(prefix="domus-disk-perm-")
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_file_without_permission(domus, guest, engine, open_dir):
+    img = os.path.join(open_dir, "disk.img")
+    with open(img, "wb") as f:
+        f.write(os.urandom(1 << 20))
+    if os.geteuid() != 0:
+        pytest.skip("needs root to make a file another user can't open")
+    # nobody may neither read nor write it
+    os.chmod(img, 0o600)
+    before = fingerprint(img)
+    rc, err = as_nobody(domus, engine, img)
     assert rc == 1, err
-    assert "Permission denied" in one_line(err)
-    image.chmod(0o600)
-    assert fingerprint(image) == before
+    assert "no permission to read it" in one_line(err)
+    # nobody may read it, not write it: the error says how to use it anyway
+    os.chmod(img, 0o644)
+    rc, err = as_nobody(domus, engine, img)
+    assert rc == 1, err
+    assert "no permission to write it (add ,readonly" in one_line(err)
+    after = fingerprint(img)
+    assert (after[0], after[1], after[3]) == (before[0], before[1], before[3])  # mode changed by us
 
 
 @pytest.mark.parametrize("spec,needle", [

@@ -26,7 +26,7 @@ def test_a_shell_on_hvc0_through_the_socket(runner):
         wait $pid; echo "EXIT=$?"
         kill $cpid 2>/dev/null
         exec 3>&-
-        echo "HOST-GOT: $(tr -d '\r' < {got} | grep hvc-shell-42)"
+        echo "HOST-GOT: $(grep -a -o 'hvc-shell-42 /dev/[a-z0-9]*' {got})"
     """
     out = host_ok(runner, script, timeout=400)
     assert "EXIT=0" in out, out
