@@ -201,6 +201,36 @@ int cg_read_procs(const char *dir, pid_t **pids, size_t *n)
 	return 0;
 }
 
+static int need(struct cgroup *cg, const char *ctrl, const char *what, struct err *err)
+{
+	if (!cg->ops->has_controller(cg, ctrl))
+		return err_set(err, ENOTSUP,
+			       "%s needs the cgroup controller '%s', which this host does not have "
+			       "(cgroup %s)", what, ctrl, cg->ops->name);
+	return 0;
+}
+
+int cgroup_check(struct cgroup *cg, const struct oci_resources *res, struct err *err)
+{
+	int r = 0;
+
+	if (res->mem_limit != OCI_UNSET || res->mem_reservation != OCI_UNSET ||
+	    res->mem_swap != OCI_UNSET)
+		r = need(cg, "memory", "linux.resources.memory", err);
+	if (!r && (res->cpu_shares != OCI_UNSET || res->cpu_quota != OCI_UNSET ||
+		   res->cpu_period != OCI_UNSET))
+		r = need(cg, "cpu", "linux.resources.cpu", err);
+	if (!r && (res->cpus || res->mems))
+		r = need(cg, "cpuset", "linux.resources.cpu.cpus/mems", err);
+	if (!r && res->pids_limit != OCI_UNSET)
+		r = need(cg, "pids", "linux.resources.pids", err);
+	if (!r && res->n_dev_rules)
+		r = need(cg, "devices", "linux.resources.devices", err);
+	if (!r && res->rdma)
+		r = need(cg, "rdma", "linux.resources.rdma", err);
+	return r;
+}
+
 int cgroup_kill_all(struct cgroup *cg, int sig)
 {
 	for (int round = 0; round < 200; round++) {

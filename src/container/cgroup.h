@@ -31,8 +31,8 @@ struct cgroup {
 
 struct cgroup_ops {
 	const char *name;	/* "v1", "v2" */
-	/* check: every controller (res) needs is on this host, before anything is made */
-	int (*check)(struct cgroup *cg, const struct oci_resources *res, struct err *err);
+	/* has_controller: (ctrl) ("memory", "pids", ...) can be used here */
+	bool (*has_controller)(struct cgroup *cg, const char *ctrl);
 	/* create: make the cgroup (parents too) in every hierarchy */
 	int (*create)(struct cgroup *cg, struct err *err);
 	/* set: write the limits */
@@ -55,6 +55,10 @@ extern const struct cgroup_ops cgroup_v2_ops;
 /* cgroup_init: find the host's hierarchies and pick a backend for (path)
  * ("/a/b"; a relative path is taken below the root as well). */
 int cgroup_init(struct cgroup *cg, const char *path, struct err *err);
+
+/* cgroup_check: every controller (res) needs is on this host, before anything
+ * is made: 0, or -ENOTSUP with (err) naming the resource and the controller. */
+int cgroup_check(struct cgroup *cg, const struct oci_resources *res, struct err *err);
 
 /* cgroup_kill_all: signal every process in the cgroup; with SIGKILL, waits
  * (up to ~2 s) until the cgroup is empty. */

@@ -37,34 +37,9 @@ static void hier_dir(struct cgroup *cg, size_t i, char *out, size_t size)
 	xsnprintf(out, size, "%s%s", cg->hier[i].mnt, cg->path);
 }
 
-static int need(struct cgroup *cg, const char *ctrl, const char *what, struct err *err)
+static bool v1_has_controller(struct cgroup *cg, const char *ctrl)
 {
-	if (find_hier(cg, ctrl) < 0)
-		return err_set(err, ENOTSUP,
-			       "%s needs the cgroup controller '%s', which this host does not have "
-			       "(cgroup v1)", what, ctrl);
-	return 0;
-}
-
-static int v1_check(struct cgroup *cg, const struct oci_resources *res, struct err *err)
-{
-	int r = 0;
-
-	if (res->mem_limit != OCI_UNSET || res->mem_reservation != OCI_UNSET ||
-	    res->mem_swap != OCI_UNSET)
-		r = need(cg, "memory", "linux.resources.memory", err);
-	if (!r && (res->cpu_shares != OCI_UNSET || res->cpu_quota != OCI_UNSET ||
-		   res->cpu_period != OCI_UNSET))
-		r = need(cg, "cpu", "linux.resources.cpu", err);
-	if (!r && (res->cpus || res->mems))
-		r = need(cg, "cpuset", "linux.resources.cpu.cpus/mems", err);
-	if (!r && res->pids_limit != OCI_UNSET)
-		r = need(cg, "pids", "linux.resources.pids", err);
-	if (!r && res->n_dev_rules)
-		r = need(cg, "devices", "linux.resources.devices", err);
-	if (!r && res->rdma)
-		r = need(cg, "rdma", "linux.resources.rdma", err);
-	return r;
+	return find_hier(cg, ctrl) >= 0;
 }
 
 /* a new cpuset cgroup starts with no CPUs and no memory nodes: inherit the
@@ -267,7 +242,7 @@ static int v1_dir(struct cgroup *cg, size_t i, char *out, size_t size, char *nam
 
 const struct cgroup_ops cgroup_v1_ops = {
 	.name = "v1",
-	.check = v1_check,
+	.has_controller = v1_has_controller,
 	.create = v1_create,
 	.set = v1_set,
 	.enter = v1_enter,

@@ -34,32 +34,10 @@ static bool available(struct cgroup *cg, const char *ctrl)
 	return false;
 }
 
-static int need(struct cgroup *cg, const char *ctrl, const char *what, struct err *err)
+static bool v2_has_controller(struct cgroup *cg, const char *ctrl)
 {
-	if (!available(cg, ctrl))
-		return err_set(err, ENOTSUP,
-			       "%s needs the cgroup controller '%s', which this host does not have "
-			       "(cgroup v2)", what, ctrl);
-	return 0;
-}
-
-static int v2_check(struct cgroup *cg, const struct oci_resources *res, struct err *err)
-{
-	int r = 0;
-
-	if (res->mem_limit != OCI_UNSET || res->mem_reservation != OCI_UNSET ||
-	    res->mem_swap != OCI_UNSET)
-		r = need(cg, "memory", "linux.resources.memory", err);
-	if (!r && (res->cpu_shares != OCI_UNSET || res->cpu_quota != OCI_UNSET ||
-		   res->cpu_period != OCI_UNSET))
-		r = need(cg, "cpu", "linux.resources.cpu", err);
-	if (!r && (res->cpus || res->mems))
-		r = need(cg, "cpuset", "linux.resources.cpu.cpus/mems", err);
-	if (!r && res->pids_limit != OCI_UNSET)
-		r = need(cg, "pids", "linux.resources.pids", err);
-	if (!r && res->rdma)
-		r = need(cg, "rdma", "linux.resources.rdma", err);
-	return r;
+	/* device rules are an eBPF program on v2, not a controller */
+	return strcmp(ctrl, "devices") == 0 || available(cg, ctrl);
 }
 
 static int v2_create(struct cgroup *cg, struct err *err)
@@ -214,7 +192,7 @@ static int v2_dir(struct cgroup *cg, size_t i, char *out, size_t size, char *nam
 
 const struct cgroup_ops cgroup_v2_ops = {
 	.name = "v2",
-	.check = v2_check,
+	.has_controller = v2_has_controller,
 	.create = v2_create,
 	.set = v2_set,
 	.enter = v2_enter,

@@ -394,7 +394,7 @@ int ctr_create(const struct ctr_opts *o, const struct oci_spec *s, const char *c
 	xsnprintf(cgpath, sizeof(cgpath), "%s", s->cgroups_path ? s->cgroups_path : "");
 	if (!cgpath[0])
 		xsnprintf(cgpath, sizeof(cgpath), "/domus-oci/%s", o->id);
-	if ((r = cgroup_init(&cg, cgpath, err)) || (r = cg.ops->check(&cg, &s->resources, err)))
+	if ((r = cgroup_init(&cg, cgpath, err)) || (r = cgroup_check(&cg, &s->resources, err)))
 		goto fail;
 
 	/* from here on, everything made is undone on failure */
