@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,4 +62,29 @@ void file_unmap(struct mapped_file *f)
 	f->data = NULL;
 	f->len = 0;
 	f->fd = -1;
+}
+
+int file_mkdir_p(const char *path, mode_t mode, bool *made)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(path);
+
+	if (made)
+		*made = false;
+	if (n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, path, n + 1);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0)
+		return errno == EEXIST ? 0 : -errno;
+	if (made)
+		*made = true;
+	return 0;
 }

@@ -3,7 +3,9 @@
 #ifndef DOMUS_FILE_H
 #define DOMUS_FILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 struct err;
 
@@ -18,5 +20,10 @@ struct mapped_file {
  * file's role in messages, e.g. "kernel". */
 int file_map(const char *path, const char *what, struct mapped_file *out, struct err *err);
 void file_unmap(struct mapped_file *f);
+
+/* file_mkdir_p: mkdir -p (path) with (mode) for the directories it makes.
+ * Returns 0 or -errno; (*made), if not NULL, says whether the last
+ * component was made here (false: it existed). */
+int file_mkdir_p(const char *path, mode_t mode, bool *made);
 
 #endif

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/file.h"
 #include "spec.h"
 #include "state.h"
 
@@ -136,32 +137,6 @@ int cg_read(const char *dir, const char *file, char *buf, size_t size)
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
 		buf[--n] = '\0';
 	return (int)n;
-}
-
-int cg_mkdir_p(const char *path, bool *made)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-
-	*made = false;
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) < 0) {
-		if (errno != EEXIST)
-			return -errno;
-		return 0;
-	}
-	*made = true;
-	return 0;
 }
 
 int cg_read_procs(const char *dir, pid_t **pids, size_t *n)

@@ -72,7 +72,6 @@ extern const size_t cgroup_n_default_devices;
 /* helpers for the backends */
 int cg_write(const char *dir, const char *file, const char *val, struct err *err);
 int cg_read(const char *dir, const char *file, char *buf, size_t size);
-int cg_mkdir_p(const char *path, bool *made);
 int cg_read_procs(const char *dir, pid_t **pids, size_t *n);
 
 /* cgroup_parse_mountinfo: the cgroup mounts listed in (text): v1

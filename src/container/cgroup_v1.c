@@ -11,6 +11,7 @@
 
 #include "cgroup.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "state.h"
 #include "spec.h"
 
@@ -76,7 +77,7 @@ static int v1_create(struct cgroup *cg, struct err *err)
 
 	for (size_t i = 0; i < cg->n_hier; i++) {
 		hier_dir(cg, i, dir, sizeof(dir));
-		if ((r = cg_mkdir_p(dir, &cg->made[i])) < 0) {
+		if ((r = file_mkdir_p(dir, 0755, &cg->made[i])) < 0) {
 			err_setsys(err, -r, "cgroup: %s", dir);
 			goto fail;
 		}

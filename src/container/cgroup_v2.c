@@ -12,6 +12,7 @@
 
 #include "cgroup.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "devbpf.h"
 #include "state.h"
 #include "spec.h"
@@ -48,7 +49,7 @@ static int v2_create(struct cgroup *cg, struct err *err)
 	int r;
 
 	dir_of(cg, dir, sizeof(dir));
-	if ((r = cg_mkdir_p(dir, &cg->made[0])) < 0)
+	if ((r = file_mkdir_p(dir, 0755, &cg->made[0])) < 0)
 		return err_setsys(err, -r, "cgroup: %s", dir);
 	/* enable the available controllers from the root down to our parent */
 	xsnprintf(cur, sizeof(cur), "%s", cg->hier[0].mnt);

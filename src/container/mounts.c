@@ -17,6 +17,7 @@
 
 #include "cgroup.h"
 #include "common/err.h"
+#include "common/file.h"
 #include "state.h"
 #include "ctr.h"
 
@@ -154,27 +155,6 @@ int mounts_parse_options(char *const *options, unsigned long *flags, unsigned lo
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /* make the mount point: a directory, or an empty file for a file bind mount */
 static int make_target(const char *target, bool file)
 {
@@ -185,10 +165,10 @@ static int make_target(const char *target, bool file)
 	if (stat(target, &st) == 0)
 		return 0;
 	if (!file)
-		return mkdir_p(target, 0755);
+		return file_mkdir_p(target, 0755, NULL);
 	xsnprintf(parent, sizeof(parent), "%s", target);
 	*strrchr(parent, '/') = '\0';
-	if (parent[0] && (r = mkdir_p(parent, 0755)) < 0)
+	if (parent[0] && (r = file_mkdir_p(parent, 0755, NULL)) < 0)
 		return r;
 	fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
@@ -313,7 +293,7 @@ static int make_dev(const char *rootfs, const char *path, char type, unsigned ma
 		char parent[PATH_MAX];
 		xsnprintf(parent, sizeof(parent), "%s", target);
 		*strrchr(parent, '/') = '\0';
-		mkdir_p(parent, 0755);
+		file_mkdir_p(parent, 0755, NULL);
 	}
 	unlink(target);
 	if (!userns || type == 'p') {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/file.h"
 
 int xsnprintf(char *out, size_t size, const char *fmt, ...)
 {
@@ -58,33 +59,12 @@ void state_path(char *out, size_t size, const char *root, const char *id, const 
 		xsnprintf(out, size, "%s/%s", root, id);
 }
 
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, path, n + 1);
-	for (char *p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, mode) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int state_mkdir(const char *root, const char *id, struct err *err)
 {
 	char path[PATH_MAX];
 	int r;
 
-	if ((r = mkdir_p(root, 0700)) < 0)
+	if ((r = file_mkdir_p(root, 0700, NULL)) < 0)
 		return err_setsys(err, -r, "state directory %s", root);
 	state_path(path, sizeof(path), root, id, NULL);
 	if (mkdir(path, 0700) < 0) {
