@@ -115,29 +115,9 @@ int ev_del(struct ev_loop *loop, int fd)
 	return 0;
 }
 
-int ev_run(struct ev_loop *loop)
-{
-	struct epoll_event evs[16];
-
-	loop->stop = false;
-	while (!loop->stop) {
-		int n = epoll_wait(loop->epfd, evs, (int)(sizeof(evs) / sizeof(evs[0])), -1);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		for (int i = 0; i < n && !loop->stop; i++) {
-			struct ev_watch *w = evs[i].data.ptr;
-			if (!w->dead)
-				w->cb(loop, w->fd, evs[i].events, w->arg);
-		}
-		ev_reap(loop);
-	}
-	return loop->code;
-}
-
-int ev_run_once(struct ev_loop *loop, int timeout_ms)
+/* Wait up to (timeout_ms) and dispatch what fired (with (until_stop), not
+ * past an ev_stop); returns how many fired, or -errno. */
+static int ev_dispatch(struct ev_loop *loop, int timeout_ms, bool until_stop)
 {
 	struct epoll_event evs[16];
 	int n;
@@ -147,13 +127,29 @@ int ev_run_once(struct ev_loop *loop, int timeout_ms)
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && !(until_stop && loop->stop); i++) {
 		struct ev_watch *w = evs[i].data.ptr;
 		if (!w->dead)
 			w->cb(loop, w->fd, evs[i].events, w->arg);
 	}
 	ev_reap(loop);
 	return n;
+}
+
+int ev_run(struct ev_loop *loop)
+{
+	loop->stop = false;
+	while (!loop->stop) {
+		int r = ev_dispatch(loop, -1, true);
+		if (r < 0)
+			return r;
+	}
+	return loop->code;
+}
+
+int ev_run_once(struct ev_loop *loop, int timeout_ms)
+{
+	return ev_dispatch(loop, timeout_ms, false);
 }
 
 void ev_stop(struct ev_loop *loop, int code)
