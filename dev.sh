@@ -18,6 +18,7 @@ PKGS=(
 	qemu-system-x86 busybox-static cpio kmod e2fsprogs fio
 	python3 python3-pytest python3-pexpect acpica-tools socat
 	libseccomp-dev libcap-dev podman crun runc
+	libslirp-dev libglib2.0-dev iperf3
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }

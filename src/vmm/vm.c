@@ -27,6 +27,7 @@
 #include "devices/virtio/pci.h"
 #include "backends/disk/disk.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio.h"
@@ -269,6 +270,17 @@ static int vm_add_virtio(struct vm *vm, struct err *err)
 				       disk_path(vm->cfg->disks[i]));
 	}
 
+	/* NICs in command-line order: eth0 is the first --net. */
+	for (unsigned i = 0; vm->cfg->nets && i < vm->cfg->nr_nets; i++) {
+		r = virtio_net_create(vm->cfg->nets[i], vm->loop, &vm->net[i], err);
+		if (r < 0)
+			return r;
+		vm->nr_net++;
+		r = virtio_pci_create(vm->net[i], &vc, &vm->net_pci[i]);
+		if (r < 0)
+			return err_set(err, -r, "virtio-net eth%u: cannot put it on the PCI bus", i);
+	}
+
 	if (vm->cfg->vconsole) {
 		vm->vcon = virtio_console_create(vm->cfg->vconsole);
 		if (vm->vcon == NULL)
@@ -385,6 +397,10 @@ void vm_destroy(struct vm *vm)
 	virtio_pci_destroy(vm->vcon_pci);
 	if (vm->vcon)
 		vm->vcon->ops->destroy(vm->vcon);
+	for (unsigned i = vm->nr_net; i-- > 0;) {
+		virtio_pci_destroy(vm->net_pci[i]);
+		vm->net[i]->ops->destroy(vm->net[i]);
+	}
 	for (unsigned i = vm->nr_blk; i-- > 0;) {
 		virtio_pci_destroy(vm->blk_pci[i]);
 		vm->blk[i]->ops->destroy(vm->blk[i]);
