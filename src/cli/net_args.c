@@ -141,6 +141,11 @@ int net_args_parse(const char *spec, struct net_opts *out, struct err *err)
 	memset(out, 0, sizeof(*out));
 	if (spec == NULL || *spec == '\0')
 		return err_set(err, EINVAL, "--net: empty value (expected " NET_FORMS ")");
+	/* Messages quote the value: keep them one printable line. */
+	for (const char *c = spec; *c; c++)
+		if ((unsigned char)*c < ' ' || *c == 0x7f)
+			return err_set(err, EINVAL, "--net: control character in the value "
+				       "(expected " NET_FORMS ")");
 	for (;;) {
 		const char *end = strchr(s, ',');
 		size_t len = end ? (size_t)(end - s) : strlen(s);

@@ -248,6 +248,8 @@ static unsigned rx_target(struct virtio_net *n, uint64_t *room)
 	return cnt;
 }
 
+static void rx_forget(struct virtio_net *n, unsigned k);
+
 /* rx_complete: a frame of (total) bytes, header included, is in the held
  * chains from the start: set num_buffers, push the chains it used and
  * forget them. */
@@ -274,8 +276,12 @@ static void rx_complete(struct virtio_net *n, size_t total)
 	}
 	n->stats.rx_packets++;
 	n->stats.rx_bytes += total - HDR_LEN;
+	rx_forget(n, k);
+}
 
-	/* Forget the k chains: the rest move to the front. */
+/* rx_forget: the first (k) held chains were pushed: the rest move up. */
+static void rx_forget(struct virtio_net *n, unsigned k)
+{
 	unsigned first = k < n->nr_held ? n->held[k].iov_first : n->held_iovs;
 	for (unsigned i = 0; i < k; i++)
 		n->held_bytes -= n->held[i].len;
@@ -349,9 +355,16 @@ static int rx_deliver_bounce(struct virtio_net *n, bool *pushed)
 		    n->held_iovs < RX_IOV_MAX)
 			return 0;	/* more buffers will come */
 		/* The guest's buffers cannot hold this frame (receive buffers
-		 * smaller than what it negotiated): a NIC drops it. */
+		 * smaller than what it negotiated): a NIC drops it. Without
+		 * mergeable buffers the chain it was for goes back empty, or
+		 * every later frame of this size would meet it again. */
 		n->stats.rx_dropped++;
 		n->bounce_len = 0;
+		if (!has(n, VIRTIO_NET_F_MRG_RXBUF)) {
+			vq_push(&n->vdev.vqs[VIRTIO_NET_RXQ], n->held[0].head, 0);
+			rx_forget(n, 1);
+			*pushed = true;
+		}
 		return 1;
 	}
 	iov_write_at(n->held_iov, cnt, 0, n->bounce, n->bounce_len);
