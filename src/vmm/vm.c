@@ -385,13 +385,48 @@ void vm_stop(struct vm *vm)
 		vcpu_join(&vm->vcpus[i]);
 }
 
+/* trace_kvm_stats: with DOMUS_TRACE, print vCPU (fd)'s nonzero KVM counters
+ * (exits by kind, halts, injected interrupts), from KVM's binary statistics,
+ * to see what a workload costs in exits. */
+static void trace_kvm_stats(int fd, unsigned id)
+{
+	struct kvm_stats_header h;
+	int sfd = ioctl(fd, KVM_GET_STATS_FD, NULL);
+	size_t dsz;
+	char *descs = NULL;
+
+	if (sfd < 0)
+		return;
+	if (pread(sfd, &h, sizeof(h), 0) != sizeof(h) || h.num_desc > 4096)
+		goto out;
+	dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = calloc(h.num_desc, dsz);
+	if (descs == NULL || pread(sfd, descs, h.num_desc * dsz, h.desc_offset) !=
+				     (ssize_t)(h.num_desc * dsz))
+		goto out;
+	for (uint32_t i = 0; i < h.num_desc; i++) {
+		struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsz);
+		uint64_t v;
+
+		if (d->size != 1 || pread(sfd, &v, 8, h.data_offset + d->offset) != 8 || v == 0)
+			continue;
+		fprintf(stderr, "domus-trace: vcpu%u %s %llu\n", id, d->name, (unsigned long long)v);
+	}
+out:
+	free(descs);
+	close(sfd);
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (vm == NULL)
 		return;
 	vm_stop(vm);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->trace && vm->vcpus[i].fd >= 0)
+			trace_kvm_stats(vm->vcpus[i].fd, i);
 		vcpu_destroy(&vm->vcpus[i]);
+	}
 	free(vm->vcpus);
 	/* virtio transports before the bus that holds their functions */
 	virtio_pci_destroy(vm->vcon_pci);

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -41,6 +42,13 @@
  * cannot hold the monitor. */
 #define RX_BUDGET		256
 #define TX_ROUNDS_MAX		4
+/* Transmit completions are signalled this long after they are published,
+ * not at once: most are reaped meanwhile by the guest itself (Linux frees
+ * sent buffers when it transmits again and when it polls for received
+ * frames), and then no interrupt is needed at all. An interrupt costs the
+ * guest an injection, often an interrupt-window exit and an EOI exit; on a
+ * busy link this saves most of them. Receive interrupts are not delayed (latency). */
+#define TX_IRQ_DELAY_NS		250000
 /* Control commands carry a few bytes; MAC tables the most (6 bytes an
  * entry). Longer commands are refused. */
 #define CTRL_MAX		(64 * 1024)
@@ -72,6 +80,8 @@ struct virtio_net {
 
 	/* transmit */
 	bool tx_blocked;		/* the back end said EAGAIN: tx_req waits */
+	int tx_irq_fd;			/* timerfd: the delayed completion interrupt */
+	bool tx_irq_armed;
 	struct vq_req tx_req;
 	struct iovec tx_iov[VQ_MAX_SEGS];
 
@@ -385,6 +395,10 @@ static void rx_process(struct virtio_net *n)
 
 	if (!rx_usable(n))
 		return;
+	/* Receive kicks only matter while a frame waits for buffers: the
+	 * guest refilling a ring we still hold plenty of need not exit for
+	 * it (each kick is an exit). They are asked for again when needed. */
+	vq_disable_notify(&vdev->vqs[VIRTIO_NET_RXQ]);
 	need = HDR_LEN + max_frame(n);
 	for (unsigned budget = RX_BUDGET;; budget--) {
 		uint64_t room = 0;
@@ -399,6 +413,8 @@ static void rx_process(struct virtio_net *n)
 		}
 		if (n->bounce_len) {
 			r = rx_deliver_bounce(n, &pushed);
+			if (r == 0 && vq_enable_notify(&vdev->vqs[VIRTIO_NET_RXQ]))
+				continue;	/* buffers came as we asked for kicks */
 			if (r <= 0)
 				break;	/* wait for buffers: the receive kick resumes */
 			continue;
@@ -436,6 +452,41 @@ static void rx_process(struct virtio_net *n)
 }
 
 /* --- transmit: guest → back end --------------------------------------------- */
+
+/* tx_irq_arm: signal published transmit completions TX_IRQ_DELAY_NS from now,
+ * if the guest still wants to hear of them then. Without a timer, at once. */
+static void tx_irq_arm(struct virtio_net *n)
+{
+	struct itimerspec it = { .it_value.tv_nsec = TX_IRQ_DELAY_NS };
+
+	if (n->tx_irq_armed)
+		return;
+	if (n->tx_irq_fd < 0 || timerfd_settime(n->tx_irq_fd, 0, &it, NULL) < 0) {
+		virtio_queue_done(&n->vdev, VIRTIO_NET_TXQ);
+		return;
+	}
+	n->tx_irq_armed = true;
+}
+
+static void net_on_tx_irq(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct virtio_net *n = arg;
+	struct virtqueue *vq = &n->vdev.vqs[VIRTIO_NET_TXQ];
+	uint64_t ticks;
+
+	(void)loop;
+	(void)events;
+	if (read(fd, &ticks, sizeof(ticks)) < 0) {
+		/* EAGAIN: disarmed by a reset meanwhile */
+	}
+	pthread_mutex_lock(&n->vdev.lock);
+	if (n->tx_irq_armed) {
+		n->tx_irq_armed = false;
+		if (vq->enabled && vq_should_notify(vq))
+			n->vdev.signal_queue(&n->vdev, VIRTIO_NET_TXQ);
+	}
+	pthread_mutex_unlock(&n->vdev.lock);
+}
 
 /* tx_send: one chain's frame to the back end. 0: sent or dropped, -EAGAIN:
  * the back end is full, send it again when it is writable. */
@@ -504,8 +555,10 @@ static void tx_process(struct virtio_net *n)
 		}
 	}
 out:
-	if (pushed)
-		virtio_queue_done(vdev, VIRTIO_NET_TXQ);
+	if (pushed) {
+		vq_flush(vq);
+		tx_irq_arm(n);
+	}
 	if (r < 0)
 		virtio_queue_broken(vdev, VIRTIO_NET_TXQ);
 }
@@ -666,6 +719,11 @@ static void net_reset(struct virtio_dev *vdev)
 	n->held_iovs = 0;
 	n->held_bytes = 0;
 	n->tx_blocked = false;
+	if (n->tx_irq_armed) {
+		struct itimerspec off = { 0 };
+		timerfd_settime(n->tx_irq_fd, 0, &off, NULL);
+		n->tx_irq_armed = false;
+	}
 	n->bounce_len = 0;
 	n->status &= VIRTIO_NET_S_LINK_UP;
 	apply_offloads(n, 0);
@@ -676,6 +734,10 @@ static void net_destroy(struct virtio_dev *vdev)
 	struct virtio_net *n = vdev->priv;
 
 	ev_del(n->loop, n->nd->fd);
+	if (n->tx_irq_fd >= 0) {
+		ev_del(n->loop, n->tx_irq_fd);
+		close(n->tx_irq_fd);
+	}
 	pthread_mutex_destroy(&vdev->lock);
 	free(n->bounce);
 	free(n->ctrl_buf);
@@ -729,12 +791,21 @@ int virtio_net_create(struct netdev *nd, struct ev_loop *loop, struct virtio_dev
 	n->loop = loop;
 	memcpy(n->mac, nd->mac, 6);
 	n->status = VIRTIO_NET_S_LINK_UP;
+	n->tx_irq_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (n->tx_irq_fd >= 0 && ev_add(loop, n->tx_irq_fd, EPOLLIN, net_on_tx_irq, n) < 0) {
+		close(n->tx_irq_fd);
+		n->tx_irq_fd = -1;	/* completions are then signalled at once */
+	}
 	/* Edge-triggered: we read until EAGAIN or until the guest has no room,
 	 * and a kick of the receive queue resumes; nothing to re-arm. */
 	r = ev_add(loop, nd->fd, EPOLLIN | EPOLLOUT | EPOLLET, net_on_backend, n);
 	if (r < 0) {
 		err_set(err, -r, "virtio-net: cannot watch the back end: %s", strerror(-r));
 		pthread_mutex_destroy(&n->vdev.lock);
+		if (n->tx_irq_fd >= 0) {
+			ev_del(loop, n->tx_irq_fd);
+			close(n->tx_irq_fd);
+		}
 		goto fail;
 	}
 	*out = &n->vdev;
