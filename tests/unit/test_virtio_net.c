@@ -600,7 +600,8 @@ static uint8_t ctrl(struct t *t, uint8_t cls, uint8_t cmd, const void *data, uin
 
 	buf[0] = cls;
 	buf[1] = cmd;
-	memcpy(buf + 2, data, len);
+	if (len)
+		memcpy(buf + 2, data, len);
 	uint16_t before = used_idx(t, CTRLQ);
 	publish(t, CTRLQ, chain(t, CTRLQ, 1, 2, lens, buf, gpas));
 	kick(t, CTRLQ);
