@@ -18,6 +18,8 @@
 #include "common/log.h"
 #include "console/console.h"
 #include "console/sockchar.h"
+#include "control/control.h"
+#include "control/vmcmds.h"
 #include "engine/engine.h"
 #include "run_args.h"
 
@@ -93,7 +95,10 @@ int cmd_run(int argc, char **argv)
 	char why[256];
 	struct run_ctx ctx = { .sigfd = -1 };
 	struct console *con = NULL;
-	struct sockchar *vcon = NULL;
+	struct sockchar *vcon = NULL, *serial = NULL;
+	struct control_server *ctl_srv = NULL;
+	struct vm_control vmctl = { 0 };
+	struct vmcmds vmc = { 0 };
 	sigset_t mask;
 	int status;
 
@@ -128,6 +133,7 @@ int cmd_run(int argc, char **argv)
 		return VM_EXIT_ERROR;
 	}
 	log_info("%s", why);
+	args.cfg.engine = engine == &qemu_engine_ops ? ENGINE_QEMU : ENGINE_KVM;
 	if (engine == &qemu_engine_ops) {
 		/* Checked (and created) here; QEMU opens and locks them itself. */
 		close_disks(disks, args.cfg.nr_disks, false);
@@ -168,6 +174,28 @@ int cmd_run(int argc, char **argv)
 		}
 		args.cfg.vconsole = sockchar_chardev(vcon);
 	}
+	if (args.serial_socket) {
+		if (sockchar_open(args.serial_socket, ctx.loop, &serial, &err) < 0) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		args.cfg.serial = sockchar_chardev(serial);
+	}
+	if (args.control_path) {
+		if (control_server_open(args.control_path, ctx.loop, &ctl_srv, &err) < 0) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		vmc.ctl = &vmctl;
+		vmc.cfg = &args.cfg;
+		vmc.loop = ctx.loop;
+		vmc.name = getenv("DOMUS_DOMAIN");
+		if (vmcmds_register(ctl_srv, &vmc) < 0) {
+			log_error("out of memory");
+			goto out;
+		}
+		args.cfg.control = &vmctl;
+	}
 
 	int r = engine->run(&args.cfg, ctx.loop, con, &err);
 	if (r < 0) {
@@ -179,6 +207,8 @@ int cmd_run(int argc, char **argv)
 	}
 out:
 	close_disks(disks, args.cfg.disks ? args.cfg.nr_disks : 0, false);
+	control_server_close(ctl_srv);
+	sockchar_close(serial);
 	sockchar_close(vcon);
 	console_free(con);
 	if (ctx.sigfd >= 0)
