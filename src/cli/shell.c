@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "domain/paths.h"
 #include "domain_cmds.h"
@@ -143,7 +144,7 @@ int shell_main(void)
 		}
 		free(line);
 	}
-	if (hist[0] && access(p.lib, W_OK) == 0)
+	if (hist[0] && file_mkdir_p(p.lib, 0755, NULL) == 0)
 		write_history(hist);
 	return 0;
 }

@@ -229,6 +229,14 @@ int domstore_define(const struct dom_paths *p, const char *text, size_t len, con
 	r = domcfg_parse(text, len, file, cfg, warn, warn_ctx, err);
 	if (r < 0)
 		goto out;
+	struct stat st;
+	errno = 0;
+	if (file_mkdir_p(p->etc, 0755, NULL) < 0 || stat(p->etc, &st) < 0 ||
+	    !S_ISDIR(st.st_mode) || access(p->etc, W_OK) < 0) {
+		r = err_setsys(err, errno ? errno : ENOTDIR, "config directory %s is not writable",
+			       p->etc);
+		goto out;
+	}
 	r = domstore_list(p, &names, &n, err);
 	if (r < 0)
 		goto out;
@@ -262,11 +270,6 @@ int domstore_define(const struct dom_paths *p, const char *text, size_t len, con
 	    memmem(text, len, cfg->uuid, DOM_UUID_LEN) == NULL) {
 		out_len += (size_t)snprintf(out + len, 64, "%suuid = \"%s\"\n",
 					    len && text[len - 1] != '\n' ? "\n" : "", cfg->uuid);
-	}
-	if (file_mkdir_p(p->etc, 0755, NULL) < 0 || access(p->etc, W_OK) < 0) {
-		r = err_setsys(err, errno ? errno : EACCES, "config directory %s is not writable",
-			       p->etc);
-		goto out;
 	}
 	r = cfg_path(p, cfg->name, path, sizeof(path), err);
 	if (r == 0)
