@@ -271,4 +271,4 @@ def test_shell_through_a_pty(dm):
         sh.close(force=True)
     assert dm.state("alpha") == "running"
     # libedit keeps it across sessions (its own encoding: \\040 is a space)
-    assert "dominfo\\\\040alpha" in (dm.root / "var/lib/domus/history").read_text()
+    assert "dominfo\\040alpha" in (dm.root / "var/lib/domus/history").read_text()
