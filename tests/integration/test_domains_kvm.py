@@ -43,7 +43,7 @@ echo "== list"; domus list
 domus suspend k1 && echo "== after suspend" && domus list
 domus resume k1 && echo "== after resume" && domus list
 domus dominfo k1
-mon=$(sed -n 's/.*"monitor": \([0-9]*\).*/\1/p' $DOMUS_ROOT/run/domus/k2/state)
+mon=$(sed -n 's/.*"monitor": *\([0-9]*\).*/\1/p' $DOMUS_ROOT/run/domus/k2/state)
 kill -9 $mon
 sleep 3
 echo "== after kill"; domus list
