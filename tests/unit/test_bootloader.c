@@ -45,6 +45,8 @@ static void test_grub_default(void **state)
 
 static char dir[256];
 
+static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 static void sh(const char *fmt, ...)
 {
 	char cmd[2048];
