@@ -49,7 +49,7 @@ struct qemu_vm {
 	bool gate_open;		/* the guest's UART is ready for input */
 	bool query_pending;	/* an IER/LCR query is in flight */
 	bool panicked;		/* QMP reported GUEST_PANICKED */
-	bool reset_exit;	/* QEMU ends because the guest rebooted (no_reboot) */
+	bool no_reboot;		/* vm_config.no_reboot: a guest reboot ends the run */
 	bool paused;		/* STOP seen, RESUME not yet */
 	unsigned boots;
 	uint64_t memory_mib;
@@ -217,13 +217,20 @@ static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
 			vm->paused = true;
 		} else if (strcmp(ev, "RESUME") == 0) {
 			vm->paused = false;
-		} else if (strcmp(ev, "SHUTDOWN") == 0) {
-			struct json_object *data, *reason;
-			if (json_object_object_get_ex(msg, "data", &data) &&
-			    json_object_object_get_ex(data, "reason", &reason) &&
-			    strcmp(json_object_get_string(reason), "guest-reset") == 0)
-				vm->reset_exit = true;
 		} else if (strcmp(ev, "RESET") == 0) {
+			struct json_object *data, *reason;
+			bool by_guest = json_object_object_get_ex(msg, "data", &data) &&
+					json_object_object_get_ex(data, "reason", &reason) &&
+					strcmp(json_object_get_string(reason), "guest-reset") == 0;
+			/* A reboot the guest's kernel asked for follows on_reboot;
+			 * a reset from the control socket (host-qmp-system-reset)
+			 * stays in place, and so does the firmware's own reset
+			 * that follows it: the kernel's UART (the gate) is not
+			 * open again yet then. */
+			if (by_guest && vm->no_reboot && vm->gate_open) {
+				ev_stop(vm->loop, VM_EXIT_REBOOT);
+				return;
+			}
 			vm->boots++;
 			/* the guest will re-open its UART: hold input again */
 			vm->gate_open = false;
@@ -402,8 +409,6 @@ static int qemu_exit_status(struct qemu_vm *vm, int wstatus, struct err *err)
 		log_error("guest crashed: kernel panic (pvpanic)");
 		return VM_EXIT_CRASH;
 	}
-	if (vm->reset_exit && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-		return VM_EXIT_REBOOT;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
 		return VM_EXIT_POWEROFF;
 	if (WIFEXITED(wstatus))
@@ -533,11 +538,6 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 	}
 	argv_push(argv, &argc, "-action");
 	argv_push(argv, &argc, "panic=exit-failure");
-	if (cfg->no_reboot) {
-		/* a guest reboot ends QEMU; SHUTDOWN's reason says it was one */
-		argv_push(argv, &argc, "-action");
-		argv_push(argv, &argc, "reboot=shutdown");
-	}
 	argv_push(argv, &argc, "-kernel");
 	argv_push(argv, &argc, cfg->kernel);
 	if (cfg->initrd) {
@@ -591,6 +591,7 @@ static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct co
 	vm->memory_mib = cfg->memory_mib;
 	vm->vcpus = cfg->vcpus;
 	vm->boots = 1;
+	vm->no_reboot = cfg->no_reboot;
 	vm->pid = -1;
 	vm->pidfd = -1;
 	vm->timer_fd = -1;
@@ -637,7 +638,8 @@ static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct co
 	if (cfg->control)
 		cfg->control->ops = NULL;
 	if (r != INT32_MIN) {
-		/* Ctrl-A x or a signal: stop QEMU, politely first */
+		/* Ctrl-A x, a signal, quit, or a guest reboot with no_reboot:
+		 * stop QEMU, politely first */
 		qmp_send(vm, "{\"execute\":\"quit\"}\n");
 		for (int i = 0; i < 100 && waitpid(vm->pid, &wstatus, WNOHANG) == 0; i++)
 			usleep(10000);

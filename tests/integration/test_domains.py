@@ -272,3 +272,26 @@ def test_shell_through_a_pty(dm):
     assert dm.state("alpha") == "running"
     # libedit keeps it across sessions (its own encoding: \\040 is a space)
     assert "dominfo\\040alpha" in (dm.root / "var/lib/domus/history").read_text()
+
+
+def test_on_reboot_destroy_and_reset_in_place(dm):
+    dm.ok("define", dm.cfg("once", 'on_reboot = "destroy"\n'))
+    dm.ok("start", "once")
+    dm.wait_console("once", "domus-guest: init ready")
+    first = dm.list()["once"][0]
+    # a reset from the administrator is done in place, whatever on_reboot says
+    assert "was reset" in dm.ok("reset", "once")
+    time_end = time.time() + 60
+    boots = 1
+    while time.time() < time_end and boots < 2:
+        m = re.search(r"domus\.boots=(\d+)", dm.ok("domstats", "once"))
+        boots = int(m.group(1)) if m else 0
+        time.sleep(0.3)
+    assert boots == 2
+    assert dm.list()["once"] == (first, "running")
+    dm.wait_console("once", "domus-guest: init ready")
+    time.sleep(1)
+    # the guest's own reboot: on_reboot = "destroy" ends the domain
+    dm.console_cmd("once", "reboot", r"reboot|Restarting")
+    dm.wait_state("once", "shut off")
+    assert "the guest rebooted" in dm.log("once")

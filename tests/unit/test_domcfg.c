@@ -144,6 +144,8 @@ static void test_errors_have_positions(void **state)
 	bad("name = \"a\"\nkernel=\"/k\"\non_reboot = \"sometimes\"\n",
 	    "expected destroy, restart, preserve or rename-restart");
 	bad("name = \"a b\"\n", "t.cfg:1:8: name: 'a b': expected");
+	/* a newline inside a value stays out of the one-line message */
+	bad("name = \"a\\nb\"\n", "name: 'a?b': expected");
 	bad("name = \"a\"\nuuid = \"nope\"\n", "t.cfg:2:8: uuid: 'nope': expected 8-4-4-4-12");
 	bad("memory = 256\n", "name: missing");
 	bad("name = \"a\"\n", "kernel: missing");
