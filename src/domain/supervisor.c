@@ -137,11 +137,19 @@ static int prepare_boot(struct sup *s, struct err *err)
 	}
 	/* the grub entry's arguments, then the config's; and the console on
 	 * ttyS0 unless someone said otherwise, since that is the console socket */
-	snprintf(s->cmdline, sizeof(s->cmdline), "%s%s%s", args, args[0] && c->cmdline[0] ? " " : "",
-		 c->cmdline);
+	size_t la = strlen(args), lc = strlen(c->cmdline);
+	if (la + lc + sizeof(" console=ttyS0") + 1 > sizeof(s->cmdline))
+		return err_set(err, E2BIG, "the kernel command line is too long (%zu bytes)", la + lc);
+	size_t n = la;
+	memcpy(s->cmdline, args, la);
+	if (la && lc)
+		s->cmdline[n++] = ' ';
+	memcpy(s->cmdline + n, c->cmdline, lc + 1);
+	/* (n + lc) is its length now */
 	if (strstr(s->cmdline, "console=") == NULL) {
-		size_t n = strlen(s->cmdline);
-		snprintf(s->cmdline + n, sizeof(s->cmdline) - n, "%sconsole=ttyS0", n ? " " : "");
+		static const char con[] = " console=ttyS0";
+		const char *add = n + lc ? con : con + 1;
+		memcpy(s->cmdline + n + lc, add, strlen(add) + 1);
 	}
 	return 0;
 }
