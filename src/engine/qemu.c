@@ -52,6 +52,7 @@ struct qemu_vm {
 	bool no_reboot;		/* vm_config.no_reboot: a guest reboot ends the run */
 	bool paused;		/* STOP seen, RESUME not yet */
 	unsigned boots;
+	bool reset_seen;	/* a RESET since the guest's UART last opened */
 	uint64_t memory_mib;
 	unsigned vcpus;
 	bool qmp_ready;
@@ -231,7 +232,9 @@ static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
 				ev_stop(vm->loop, VM_EXIT_REBOOT);
 				return;
 			}
-			vm->boots++;
+			/* counted when the kernel is up again (the gate opens):
+			 * the firmware resets once more on its way */
+			vm->reset_seen = true;
 			/* the guest will re-open its UART: hold input again */
 			vm->gate_open = false;
 			gate_arm(vm, true);
@@ -262,6 +265,9 @@ static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
 		 * past its FIFO clear and takes input from now on. */
 		if (val >= 0 && (vm->ier & 0x01) && !(vm->lcr & 0x80) && !vm->gate_open) {
 			vm->gate_open = true;
+			if (vm->reset_seen)
+				vm->boots++;
+			vm->reset_seen = false;
 			gate_arm(vm, false);
 			qemu_pump_input(vm);
 		}

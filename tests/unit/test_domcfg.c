@@ -117,7 +117,9 @@ static void test_syntax_forms(void **state)
 	assert_string_equal(cfg.cmdline, "root=/dev/vda1 ro quiet");
 	assert_non_null(strstr(warnings, "t.cfg:12:1: frobnicate: unknown key"));
 	/* cmdline wins */
-	assert_int_equal(parse("name=\"a\"\nkernel=\"/k\"\ncmdline=\"x=1\"\nextra=\"y\"\n", &e), 0);
+	assert_int_equal(parse("name=\"a\"\nkernel=\"/k\"\ncmdline=\"x=1\"\nextra=\"y\"\n"
+			       "disk = [ \"/a,xvda,w\" ]\ndisk += [ ]\n", &e), 0);
+	assert_int_equal(cfg.nr_disks, 1);
 	assert_string_equal(cfg.cmdline, "x=1");
 	/* defaults, as xl */
 	assert_int_equal(parse("name=\"a\"\nkernel=\"/k\"\n", &e), 0);
