@@ -741,6 +741,58 @@ int cmd_domstats(int argc, char **argv)
 	return status;
 }
 
+/* domstate, domid, domuuid: one value each, as virsh prints them. */
+static int one_value(int argc, char **argv, int what)
+{
+	struct dom_paths p;
+	const char *arg;
+	char name[DOM_NAME_MAX];
+	size_t got;
+	struct info *in;
+
+	if (parse_opts(argc, argv, NULL, 0, &arg, 1, &got) < 0 || got != 1) {
+		log_error("usage: domus %s DOMAIN", argv[0]);
+		return VM_EXIT_USAGE;
+	}
+	if (get_paths(&p) < 0 || resolve(&p, arg, name, sizeof(name)) < 0)
+		return VM_EXIT_ERROR;
+	in = calloc(1, sizeof(*in));
+	if (in == NULL)
+		return VM_EXIT_ERROR;
+	gather(&p, name, in);
+	if (what == 0) {
+		printf("%s\n", in->state);
+		if (in->st.reason[0] && strcmp(in->state, "running") != 0)
+			printf("(%s)\n", in->st.reason);
+	} else if (what == 1) {
+		if (domrt_active(&p, name) && in->st.id > 0)
+			printf("%d\n", in->st.id);
+		else
+			printf("-\n");
+	} else {
+		printf("%s\n", in->have_cfg && in->cfg.uuid[0] ? in->cfg.uuid : in->st.uuid);
+	}
+	printf("\n");
+	json_object_put(in->status);
+	free(in);
+	return 0;
+}
+
+int cmd_domstate(int argc, char **argv)
+{
+	return one_value(argc, argv, 0);
+}
+
+int cmd_domid(int argc, char **argv)
+{
+	return one_value(argc, argv, 1);
+}
+
+int cmd_domuuid(int argc, char **argv)
+{
+	return one_value(argc, argv, 2);
+}
+
 int cmd_autostart(int argc, char **argv)
 {
 	struct opt opts[] = { { "--disable", false, false, NULL } };

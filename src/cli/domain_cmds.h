@@ -18,10 +18,12 @@ int cmd_suspend(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_dominfo(int argc, char **argv);
 int cmd_domstats(int argc, char **argv);
+int cmd_domstate(int argc, char **argv);
+int cmd_domid(int argc, char **argv);
+int cmd_domuuid(int argc, char **argv);
 int cmd_autostart(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_install(int argc, char **argv);
-int cmd_supervise_unused(int argc, char **argv);
 
 /* console_attach: the domain's console on this terminal until Ctrl-] (or
  * the domain ends). 0 or 1 with a message. */
