@@ -272,30 +272,51 @@ static void set_state(struct sup *s, const char *state, const char *reason)
 		log_error("%s", err.msg);
 }
 
-static volatile sig_atomic_t got_term;
+/* The supervisor keeps SIGTERM, SIGINT, SIGHUP (domus destroy) and SIGCHLD
+ * blocked and takes them with sigtimedwait: no handler, and no window
+ * between looking at a flag and going to sleep. */
+static bool got_term;
 
-static void on_term(int sig)
+static void sup_sigset(sigset_t *set)
 {
-	(void)sig;
-	got_term = 1;
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGCHLD);
 }
 
-/* Wait for the monitor; a SIGTERM (domus destroy) is passed on to it. */
+/* Sleep up to a second for a signal; note a termination request. */
+static void sup_wait_signal(void)
+{
+	struct timespec ts = { .tv_sec = 1 };
+	sigset_t set;
+	int sig;
+
+	sup_sigset(&set);
+	sig = sigtimedwait(&set, NULL, &ts);
+	if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+		got_term = true;
+}
+
+/* Wait for the monitor; a termination request (domus destroy) is passed on
+ * to it as SIGTERM (domus run then stops the guest: status 4). */
 static int wait_monitor(struct sup *s)
 {
-	int status;
 	bool forwarded = false;
+	int status;
 
 	for (;;) {
-		if (got_term && !forwarded) {
-			kill(s->monitor, SIGTERM);	/* domus run: status 4, guest stopped */
-			forwarded = true;
-		}
-		pid_t r = waitpid(s->monitor, &status, 0);
+		pid_t r = waitpid(s->monitor, &status, WNOHANG);
 		if (r == s->monitor)
 			return status;
 		if (r < 0 && errno != EINTR)
 			return 0;
+		if (got_term && !forwarded) {
+			kill(s->monitor, SIGTERM);
+			forwarded = true;
+		}
+		sup_wait_signal();
 	}
 }
 
@@ -334,7 +355,7 @@ static void supervise(struct sup *s)
 			sigset_t none;
 			sigemptyset(&none);
 			sigprocmask(SIG_SETMASK, &none, NULL);
-			signal(SIGTERM, SIG_DFL);
+			signal(SIGPIPE, SIG_DFL);
 			exec_monitor(s);
 		}
 		s->st.monitor = s->monitor;
@@ -412,7 +433,7 @@ apply:
 		if (act == DOM_ACT_PRESERVE) {
 			/* kept for inspection until `domus destroy` (SIGTERM) */
 			while (!got_term)
-				pause();
+				sup_wait_signal();
 		}
 		return;
 	}
@@ -422,7 +443,7 @@ apply:
 static void supervisor_main(struct sup *s, int lock_fd)
 {
 	char log_path[DOM_DIR_MAX + 128];
-	struct sigaction sa = { .sa_handler = on_term };
+	sigset_t set;
 	int fd;
 
 	(void)lock_fd;	/* held open, and the lock with it, until we exit */
@@ -440,9 +461,9 @@ static void supervisor_main(struct sup *s, int lock_fd)
 		dup2(fd, STDERR_FILENO);
 		close(fd);
 	}
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	sup_sigset(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	s->st.supervisor = getpid();
 	supervise(s);
@@ -558,6 +579,12 @@ int domsup_start(const struct dom_paths *p, const struct domain_config *cfg,
 	else
 		r = err_set(err, EIO, "domain '%s': the supervisor ended without a word (see %s/%s/log)",
 			    cfg->name, p->run, cfg->name);
+	if (r < 0) {
+		/* the supervisor cleans up and exits right after its answer:
+		 * return once it has, so the failed domain is seen shut off */
+		for (int i = 0; i < 100 && domrt_active(p, cfg->name); i++)
+			usleep(50000);
+	}
 	goto out;
 
 out_clean:

@@ -243,8 +243,8 @@ def test_shell_through_a_pty(dm):
         sh.expect_exact("domus # ")
         # completion of a verb
         # (libedit redraws: what it adds is what we look for)
-        sh.send("domi\t")
-        sh.expect_exact("nfo ")
+        sh.send("domin\t")
+        sh.expect_exact("fo ")
         # of a domain name: "alp" is unique, "al" is not
         sh.send("alp\t")
         sh.expect_exact("ha")

@@ -40,7 +40,7 @@ menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simpl
 	load_video
 	insmod ext2
 	echo	'Loading Linux ...'
-	linux	/boot/vmlinuz-6.1.0-test root=/dev/vda ro quiet $vt_handoff domus.chef=grub
+	linux	/boot/vmlinuz-6.1.0-test root=/dev/vda ro quiet no_timer_check $vt_handoff domus.chef=grub
 	initrd	/boot/initrd.img-6.1.0-test
 }
 """
@@ -146,7 +146,7 @@ def run_install(dm, location, name):
     disk = dm.root / f"{name}.img"
     child = pexpect.spawn(dm.bin, ["install", "-n", name, "-r", "256", "--vcpus", "1",
                                    "-f", str(disk), "-s", "2", "-l", location,
-                                   "--extra-args", "quiet domus.installer=yes", "--nographics",
+                                   "--extra-args", "quiet no_timer_check domus.installer=yes", "--nographics",
                                    "--engine", "qemu"],
                           env=dm.env, encoding="utf-8", codec_errors="replace", timeout=120)
     seen = io.StringIO()
