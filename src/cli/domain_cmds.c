@@ -312,14 +312,6 @@ int cmd_undefine(int argc, char **argv)
 }
 
 /* --- start / create ---------------------------------------------------------------- */
-void domain_warn_vifs(const struct domain_config *cfg)
-{
-	/* the vif entries are checked and kept as `domus run --net` specs; the
-	 * monitor gets them once NICs land (docs/domains.md, "vif") */
-	if (cfg->nr_vifs)
-		log_warnx("domain '%s': %u vif entr%s not connected: NICs are not in this build yet",
-			  cfg->name, cfg->nr_vifs, cfg->nr_vifs == 1 ? "y" : "ies");
-}
 
 static int start_one(const struct dom_paths *p, const char *name, bool console)
 {
@@ -332,10 +324,8 @@ static int start_one(const struct dom_paths *p, const char *name, bool console)
 		return VM_EXIT_ERROR;
 	dom_path(path, sizeof(path), p->etc, name, ".cfg");
 	r = domstore_load(p, name, cfg, print_warning, NULL, &err);
-	if (r == 0) {
-		domain_warn_vifs(cfg);
+	if (r == 0)
 		r = domsup_start(p, cfg, path, true, &err);
-	}
 	free(cfg);
 	if (r < 0) {
 		log_error("failed to start domain '%s': %s", name, err.msg);
@@ -415,10 +405,8 @@ int cmd_create(int argc, char **argv)
 	}
 	if (r == 0 && !cfg->uuid[0])
 		r = domstore_new_uuid(cfg->uuid, &err);
-	if (r == 0) {
-		domain_warn_vifs(cfg);
+	if (r == 0)
 		r = domsup_start(&p, cfg, realpath(file, real) ? real : file, false, &err);
-	}
 	if (r < 0) {
 		free(cfg);
 		log_error("failed to create domain from %s: %s", file, err.msg);

@@ -33,11 +33,6 @@ int console_attach(const char *name);
  * shell's completion; malloc'd array of malloc'd strings, NULL-terminated. */
 char **domain_names(void);
 
-struct domain_config;
-/* domain_warn_vifs: one warning when (cfg) has vif entries this build cannot
- * connect yet. */
-void domain_warn_vifs(const struct domain_config *cfg);
-
 /* shell_main: the interactive shell (`domus` with no arguments). */
 int shell_main(void);
 

@@ -12,6 +12,7 @@
 
 #include "arch/x86/boot.h"
 #include "backends/disk/disk.h"
+#include "backends/net/netdev.h"
 #include "cli.h"
 #include "common/err.h"
 #include "common/ev.h"
@@ -85,9 +86,39 @@ static int open_disks(const struct vm_config *cfg, struct disk **disks, struct e
 	return 0;
 }
 
+static void close_nets(struct netdev **nets, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		netdev_close(nets[i]);
+		nets[i] = NULL;
+	}
+}
+
+/* open_nets: every --net's back end, before the guest starts: MACs chosen,
+ * TAPs created and on their bridges, libslirp listening on its forwards. The
+ * QEMU engine gets our TAP descriptors but runs its own user-mode network. */
+static int open_nets(struct run_args *a, bool for_qemu, struct netdev **nets, struct err *err)
+{
+	for (unsigned i = 0; i < a->cfg.nr_nets; i++) {
+		struct net_opts *o = &a->nets[i];
+
+		if (!o->mac_given)
+			net_random_mac(o->mac);
+		if (for_qemu && o->kind == NET_USER)
+			continue;
+		int r = netdev_open(o, i, &nets[i], err);
+		if (r < 0) {
+			close_nets(nets, i);
+			return r;
+		}
+	}
+	return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	static struct disk *disks[VM_DISKS_MAX];
+	static struct netdev *nets[NET_NICS_MAX];
 	static char def_kernel[4096], def_initrd[4096];
 	struct run_args args;
 	struct err err = { 0 };
@@ -132,6 +163,12 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
+	if (open_nets(&args, engine == &qemu_engine_ops, nets, &err) < 0) {
+		close_disks(disks, args.cfg.nr_disks, true);
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	args.cfg.nets = nets;
 	log_info("%s", why);
 	args.cfg.engine = engine == &qemu_engine_ops ? ENGINE_QEMU : ENGINE_KVM;
 	if (engine == &qemu_engine_ops) {
@@ -209,6 +246,7 @@ out:
 	close_disks(disks, args.cfg.disks ? args.cfg.nr_disks : 0, false);
 	control_server_close(ctl_srv);
 	sockchar_close(serial);
+	close_nets(nets, args.cfg.nr_nets);
 	sockchar_close(vcon);
 	console_free(con);
 	if (ctx.sigfd >= 0)

@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/parse.h"
 #include "disk_args.h"
+#include "net_args.h"
 
 const char run_usage[] =
 	"usage: domus run [OPTIONS]\n"
@@ -29,6 +30,12 @@ const char run_usage[] =
 	"  --virtio-console PATH\n"
 	"                    a second console, the guest's /dev/hvc0, on the UNIX\n"
 	"                    socket PATH (connect with: socat - UNIX-CONNECT:PATH)\n"
+	"  --net bridge=NAME[,mac=MAC] | tap=NAME[,mac=MAC] |\n"
+	"        user[,mac=MAC][,hostfwd=tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT...]\n"
+	"                    a virtio NIC: a TAP that domus adds to the Linux bridge\n"
+	"                    NAME, an existing TAP, or NAT without root (libslirp:\n"
+	"                    DHCP gives the guest 10.0.2.15); repeat for more (eth0,\n"
+	"                    eth1, ...). Default MAC: 00:16:3e:xx:xx:xx, random\n"
 	"  --control PATH    serve the control socket (JSON lines, docs/control-protocol.md)\n"
 	"                    at PATH: pause, resume, shutdown, reset, query-status, quit\n"
 	"  --serial-socket PATH\n"
@@ -50,6 +57,7 @@ enum opt {
 	OPT_ENGINE,
 	OPT_DISK,
 	OPT_VCONSOLE,
+	OPT_NET,
 	OPT_CONTROL,
 	OPT_SERIAL_SOCKET,
 	OPT_NO_REBOOT,
@@ -65,6 +73,7 @@ static const struct {
 	{ "--cmdline", OPT_CMDLINE, true }, { "--memory", OPT_MEMORY, true },
 	{ "--vcpus", OPT_VCPUS, true },     { "--engine", OPT_ENGINE, true },
 	{ "--disk", OPT_DISK, true },	    { "--virtio-console", OPT_VCONSOLE, true },
+	{ "--net", OPT_NET, true },
 	{ "--control", OPT_CONTROL, true }, { "--serial-socket", OPT_SERIAL_SOCKET, true },
 	{ "--no-reboot", OPT_NO_REBOOT, false },
 	{ "--help", OPT_HELP, false },
@@ -141,6 +150,18 @@ static int set_option(enum opt opt, const char *name, const char *val,
 			return err_set(err, EINVAL, "%s given twice", name);
 		a->cfg.vconsole_path = val;
 		return 0;
+	case OPT_NET:
+		if (a->cfg.nr_nets == NET_NICS_MAX)
+			return err_set(err, EINVAL, "%s: at most %d NICs", name, NET_NICS_MAX);
+		if (net_args_parse(val, &a->nets[a->cfg.nr_nets], err) < 0)
+			return -EINVAL;
+		for (unsigned i = 0; i < a->cfg.nr_nets; i++)
+			if (a->nets[a->cfg.nr_nets].mac_given && a->nets[i].mac_given &&
+			    memcmp(a->nets[i].mac, a->nets[a->cfg.nr_nets].mac, 6) == 0)
+				return err_set(err, EINVAL, "%s '%s': MAC address already used by "
+					       "NIC %u", name, val, i);
+		a->cfg.nr_nets++;
+		return 0;
 	case OPT_CONTROL:
 		if (*val == '\0')
 			return err_set(err, EINVAL, "%s: empty path", name);
@@ -170,6 +191,7 @@ int run_args_parse(int argc, char **argv, unsigned long long host_mem_mib, struc
 	out->cfg.vcpus = RUN_DEFAULT_VCPUS;
 	out->cfg.engine = ENGINE_AUTO;
 	out->cfg.disk_opts = out->disks;
+	out->cfg.net_opts = out->nets;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];

@@ -159,7 +159,7 @@ static void exec_monitor(struct sup *s)
 	const struct domain_config *c = &s->cfg;
 	static char mem[32], vcpus[16], ctl[DOM_DIR_MAX + 128], con[DOM_DIR_MAX + 128];
 	static char disks[VM_DISKS_MAX][DOM_PATH_MAX + 32];
-	char *argv[48 + 2 * VM_DISKS_MAX];
+	char *argv[48 + 2 * VM_DISKS_MAX + 2 * DOM_VIFS_MAX];
 	int n = 0;
 
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)c->memory_mib);
@@ -188,8 +188,11 @@ static void exec_monitor(struct sup *s)
 		argv[n++] = "--disk";
 		argv[n++] = disks[i];
 	}
-	/* NICs: each vif is already a `domus run --net` SPEC (dom_vif.spec); they
-	 * are passed once this build's `domus run` has --net (issue 4). */
+	/* NICs: each vif is already a checked `domus run --net` SPEC */
+	for (unsigned i = 0; i < c->nr_vifs; i++) {
+		argv[n++] = "--net";
+		argv[n++] = (char *)c->vifs[i].spec;
+	}
 	argv[n++] = "--control";
 	argv[n++] = ctl;
 	if (c->serial) {

@@ -11,6 +11,7 @@
  * divisor-latch window) through QMP's human-monitor-command "i /b" - reads of
  * IER and LCR have no side effects - and hold input back until IER.RDI is
  * set. After a guest reset the gate closes again. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -27,6 +28,7 @@
 
 #include "arch/x86/layout.h"
 #include "backends/disk/disk.h"
+#include "backends/net/netdev.h"
 #include "common/err.h"
 #include "common/ev.h"
 #include "common/log.h"
@@ -477,14 +479,45 @@ static int qemu_disk_args(const struct vm_config *cfg, char (*drive)[DISK_PATH_M
 	return 0;
 }
 
+/* The --net flags as QEMU's: virtio-net-pci on our own TAP's descriptor
+ * (bridge=, tap=: opened and set up by `domus run`, inherited by QEMU, vhost
+ * off as there is no vhost-net here) or on QEMU's user-mode network, which is
+ * libslirp too, with the same addresses and forwards. */
+static void qemu_net_args(const struct vm_config *cfg, unsigned i, char *netdev, size_t nlen,
+			  char *device, size_t dlen)
+{
+	const struct net_opts *o = &cfg->net_opts[i];
+	const uint8_t *m = o->mac;
+
+	if (o->kind == NET_USER) {
+		size_t n = (size_t)snprintf(netdev, nlen, "user,id=net%u,net=10.0.2.0/24", i);
+		for (unsigned f = 0; f < o->nr_fwd && n < nlen; f++) {
+			const struct net_hostfwd *fw = &o->fwd[f];
+			char ha[INET_ADDRSTRLEN] = "", ga[INET_ADDRSTRLEN] = "";
+			if (fw->host_addr.s_addr != htonl(INADDR_ANY))
+				inet_ntop(AF_INET, &fw->host_addr, ha, sizeof(ha));
+			if (fw->guest_addr.s_addr != htonl(INADDR_ANY))
+				inet_ntop(AF_INET, &fw->guest_addr, ga, sizeof(ga));
+			n += (size_t)snprintf(netdev + n, nlen - n, ",hostfwd=%s:%s:%u-%s:%u",
+					      fw->udp ? "udp" : "tcp", ha, fw->host_port, ga,
+					      fw->guest_port);
+		}
+	} else {
+		snprintf(netdev, nlen, "tap,id=net%u,fd=%d,vhost=off", i, cfg->nets[i]->fd);
+	}
+	snprintf(device, dlen, "virtio-net-pci,netdev=net%u,mac=%02x:%02x:%02x:%02x:%02x:%02x", i,
+		 m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
 static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_peer,
 		      int qmp_peer, struct err *err)
 {
 	static char drive[VM_DISKS_MAX][DISK_PATH_MAX * 2 + 128];
 	static char device[VM_DISKS_MAX][96];
 	static char vcon[256];
+	static char netdev[NET_NICS_MAX][64 + NET_HOSTFWD_MAX * 64], netdevice[NET_NICS_MAX][96];
 	char mem[32], smp[32], qmp[64];
-	char *argv[64 + 4 * VM_DISKS_MAX];
+	char *argv[64 + 4 * VM_DISKS_MAX + 4 * NET_NICS_MAX];
 	int argc = 0;
 	bool kvm = engine_kvm_native();
 
@@ -530,6 +563,14 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 		argv_push(argv, &argc, "-device");
 		argv_push(argv, &argc, device[i]);
 	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		qemu_net_args(cfg, i, netdev[i], sizeof(netdev[i]), netdevice[i],
+			      sizeof(netdevice[i]));
+		argv_push(argv, &argc, "-netdev");
+		argv_push(argv, &argc, netdev[i]);
+		argv_push(argv, &argc, "-device");
+		argv_push(argv, &argc, netdevice[i]);
+	}
 	if (cfg->vconsole_path) {
 		/* the second console, as ours: hvc0 on a listening UNIX socket */
 		snprintf(vcon, sizeof(vcon), "socket,id=vcon0,server=on,wait=off,path=");
@@ -568,6 +609,12 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 			_exit(127);
 		int fl = fcntl(qmp_peer, F_GETFD);
 		fcntl(qmp_peer, F_SETFD, fl & ~FD_CLOEXEC);
+		for (unsigned i = 0; i < cfg->nr_nets; i++) {
+			if (cfg->nets && cfg->nets[i]) {
+				fl = fcntl(cfg->nets[i]->fd, F_GETFD);
+				fcntl(cfg->nets[i]->fd, F_SETFD, fl & ~FD_CLOEXEC);
+			}
+		}
 		/* its own process group: a Ctrl-C on a cooked terminal must not
 		 * reach QEMU behind our back */
 		setpgid(0, 0);
