@@ -19,6 +19,8 @@
 #include "common/log.h"
 #include "console/console.h"
 #include "console/sockchar.h"
+#include "control/control.h"
+#include "control/vmcmds.h"
 #include "engine/engine.h"
 #include "run_args.h"
 
@@ -124,7 +126,10 @@ int cmd_run(int argc, char **argv)
 	char why[256];
 	struct run_ctx ctx = { .sigfd = -1 };
 	struct console *con = NULL;
-	struct sockchar *vcon = NULL;
+	struct sockchar *vcon = NULL, *serial = NULL;
+	struct control_server *ctl_srv = NULL;
+	struct vm_control vmctl = { 0 };
+	struct vmcmds vmc = { 0 };
 	sigset_t mask;
 	int status;
 
@@ -165,6 +170,7 @@ int cmd_run(int argc, char **argv)
 	}
 	args.cfg.nets = nets;
 	log_info("%s", why);
+	args.cfg.engine = engine == &qemu_engine_ops ? ENGINE_QEMU : ENGINE_KVM;
 	if (engine == &qemu_engine_ops) {
 		/* Checked (and created) here; QEMU opens and locks them itself. */
 		close_disks(disks, args.cfg.nr_disks, false);
@@ -205,6 +211,28 @@ int cmd_run(int argc, char **argv)
 		}
 		args.cfg.vconsole = sockchar_chardev(vcon);
 	}
+	if (args.serial_socket) {
+		if (sockchar_open(args.serial_socket, ctx.loop, &serial, &err) < 0) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		args.cfg.serial = sockchar_chardev(serial);
+	}
+	if (args.control_path) {
+		if (control_server_open(args.control_path, ctx.loop, &ctl_srv, &err) < 0) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		vmc.ctl = &vmctl;
+		vmc.cfg = &args.cfg;
+		vmc.loop = ctx.loop;
+		vmc.name = getenv("DOMUS_DOMAIN");
+		if (vmcmds_register(ctl_srv, &vmc) < 0) {
+			log_error("out of memory");
+			goto out;
+		}
+		args.cfg.control = &vmctl;
+	}
 
 	int r = engine->run(&args.cfg, ctx.loop, con, &err);
 	if (r < 0) {
@@ -216,6 +244,8 @@ int cmd_run(int argc, char **argv)
 	}
 out:
 	close_disks(disks, args.cfg.disks ? args.cfg.nr_disks : 0, false);
+	control_server_close(ctl_srv);
+	sockchar_close(serial);
 	close_nets(nets, args.cfg.nr_nets);
 	sockchar_close(vcon);
 	console_free(con);

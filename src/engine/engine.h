@@ -49,6 +49,42 @@ struct vm_config {
 	const struct net_opts *net_opts;
 	unsigned nr_nets;
 	struct netdev *const *nets;
+	/* The guest's ttyS0 on this chardev instead of the console given to
+	 * run() (a domain's console socket); NULL: the console. */
+	struct chardev *serial;
+	/* A guest reboot ends run() with VM_EXIT_REBOOT instead of booting
+	 * again in place (on_reboot policies other than restart). */
+	bool no_reboot;
+	/* Filled by the engine while a VM runs (ops NULL otherwise), for the
+	 * control socket; NULL: nobody asks. */
+	struct vm_control *control;
+};
+
+/* What a running VM reports (domstats, dominfo). */
+struct vm_stats {
+	bool paused;
+	uint64_t cpu_time_ns;	/* CPU time of the VM so far (all vCPUs, this boot) */
+	uint64_t memory_mib;
+	unsigned vcpus;
+	unsigned boots;		/* 1 + reboots done in place */
+	long pid;		/* the process running guest code (QEMU's, or ours) */
+};
+
+/* Operations on a running VM, whichever engine runs it. Each returns 0 or
+ * -errno with (err) set; they run on the monitor's loop thread. */
+struct vm_control_ops {
+	int (*pause)(void *opaque, struct err *err);
+	int (*resume)(void *opaque, struct err *err);
+	/* power_button: ACPI power button press: the guest shuts down in order */
+	int (*power_button)(void *opaque, struct err *err);
+	/* reset: hard reset, as the reset line would */
+	int (*reset)(void *opaque, struct err *err);
+	int (*stats)(void *opaque, struct vm_stats *out, struct err *err);
+};
+
+struct vm_control {
+	const struct vm_control_ops *ops;	/* NULL while no VM runs */
+	void *opaque;
 };
 
 /* Exit statuses of `domus run` (docs/cli.md). */
@@ -58,6 +94,7 @@ enum vm_exit {
 	VM_EXIT_USAGE = 2,	/* bad command line */
 	VM_EXIT_CRASH = 3,	/* guest kernel panic or triple fault */
 	VM_EXIT_QUIT = 4,	/* stopped by the user: Ctrl-A x or a signal */
+	VM_EXIT_REBOOT = 5,	/* the guest rebooted, with vm_config.no_reboot */
 };
 
 /* Limits both engines accept. */

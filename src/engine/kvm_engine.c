@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "console/chardev.h"
 #include "console/console.h"
+#include "devices/acpi_pm.h"
 #include "devices/rtc_cmos.h"
 #include "engine.h"
 #include "vmm/vm.h"
@@ -87,6 +89,72 @@ static int kvm_check(const struct vm_config *cfg, struct err *err)
 struct kvm_monitor {
 	struct vm *vm;
 	struct ev_loop *loop;
+	const struct vm_config *cfg;
+	bool hard_reset;	/* the reset came from the control socket */
+	unsigned boots;
+};
+
+/* --- control operations (engine.h) ------------------------------------------ */
+static int kvm_ctl_pause(void *opaque, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	(void)err;
+	vm_pause(mon->vm);
+	return 0;
+}
+
+static int kvm_ctl_resume(void *opaque, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	(void)err;
+	vm_resume(mon->vm);
+	return 0;
+}
+
+static int kvm_ctl_power_button(void *opaque, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	if (vm_paused(mon->vm))
+		return err_set(err, EBUSY, "the VM is paused: resume it first");
+	acpi_pm_press_power_button(mon->vm->pm);
+	return 0;
+}
+
+static int kvm_ctl_reset(void *opaque, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	(void)err;
+	mon->hard_reset = true;
+	vm_post(mon->vm, VM_REQ_RESET);
+	return 0;
+}
+
+static int kvm_ctl_stats(void *opaque, struct vm_stats *out, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+	struct timespec ts;
+
+	(void)err;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	out->paused = vm_paused(mon->vm);
+	out->cpu_time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	out->memory_mib = mon->cfg->memory_mib;
+	out->vcpus = mon->cfg->vcpus;
+	out->boots = mon->boots;
+	out->pid = getpid();
+	return 0;
+}
+
+static const struct vm_control_ops kvm_control_ops = {
+	.pause = kvm_ctl_pause,
+	.resume = kvm_ctl_resume,
+	.power_button = kvm_ctl_power_button,
+	.reset = kvm_ctl_reset,
+	.stats = kvm_ctl_stats,
 };
 
 static void kvm_on_request(struct ev_loop *loop, int fd, uint32_t events, void *arg)
@@ -100,7 +168,10 @@ static void kvm_on_request(struct ev_loop *loop, int fd, uint32_t events, void *
 	case 0:
 		return;
 	case VM_REQ_RESET:
-		ev_stop(loop, RUN_REBOOT);
+		/* a reboot the guest asked for follows on_reboot (no_reboot);
+		 * a reset from the control socket is always done in place */
+		ev_stop(loop, mon->cfg->no_reboot && !mon->hard_reset ? VM_EXIT_REBOOT : RUN_REBOOT);
+		mon->hard_reset = false;
 		return;
 	case VM_REQ_POWEROFF:
 		ev_stop(loop, VM_EXIT_POWEROFF);
@@ -148,8 +219,8 @@ static void loop_thread_batch(void)
 static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct console *con,
 		   struct err *err)
 {
-	struct kvm_monitor mon = { .loop = loop };
-	struct chardev *cd = console_chardev(con);
+	struct kvm_monitor mon = { .loop = loop, .cfg = cfg };
+	struct chardev *cd = cfg->serial ? cfg->serial : console_chardev(con);
 	int kvm_fd, r;
 
 	kvm_fd = kvm_open(err);
@@ -169,9 +240,17 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 		int rtc_fd = rtc_cmos_timer_fd(mon.vm->rtc);
 		if (rtc_fd >= 0)
 			ev_add(loop, rtc_fd, EPOLLIN, kvm_on_rtc_timer, mon.vm->rtc);
+		mon.boots++;
 		r = vm_start(mon.vm, err);
-		if (r == 0)
+		if (r == 0) {
+			if (cfg->control) {
+				cfg->control->opaque = &mon;
+				cfg->control->ops = &kvm_control_ops;
+			}
 			r = ev_run(loop);
+			if (cfg->control)
+				cfg->control->ops = NULL;
+		}
 		ev_del(loop, mon.vm->req_fd);
 		if (rtc_fd >= 0)
 			ev_del(loop, rtc_fd);
