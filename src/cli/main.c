@@ -24,6 +24,8 @@ static int cmd_version(int argc, char **argv);
 
 static const struct verb verbs[] = {
 	{ "run", cmd_run, "boot a VM in the foreground with its console on this terminal" },
+	{ "migrate-receive", cmd_migrate_receive,
+	  "wait for a live migration on PORT and run the guest that arrives" },
 	{ "container", cmd_container, "run a rootfs or tarball as a container (see docs/containers.md)" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "this list" },
@@ -35,7 +37,7 @@ static int cmd_help(int argc, char **argv)
 	(void)argv;
 	printf("usage: domus VERB [OPTIONS]\n\nverbs:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-		printf("  %-10s %s\n", verbs[i].name, verbs[i].summary);
+		printf("  %-16s %s\n", verbs[i].name, verbs[i].summary);
 	printf("\n`domus VERB --help` describes a verb's options.\n");
 	return 0;
 }

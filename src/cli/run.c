@@ -19,7 +19,14 @@
 #include "console/console.h"
 #include "console/sockchar.h"
 #include "engine/engine.h"
+#include "migration/migrate.h"
+#include "migration/snapshot.h"
+#include "migration/stream.h"
+#include "migration/vmstate.h"
 #include "run_args.h"
+
+#include <fcntl.h>
+#include <time.h>
 
 static unsigned long long host_memory_mib(void)
 {
@@ -83,11 +90,11 @@ static int open_disks(const struct vm_config *cfg, struct disk **disks, struct e
 	return 0;
 }
 
-int cmd_run(int argc, char **argv)
+/* run_machine: open the disks, choose the engine, put the console here and
+ * run (cfg) until it ends; the exit status. (must_kvm): a VM from saved state. */
+static int run_machine(struct vm_config *cfg, bool must_kvm)
 {
 	static struct disk *disks[VM_DISKS_MAX];
-	static char def_kernel[4096], def_initrd[4096];
-	struct run_args args;
 	struct err err = { 0 };
 	const struct engine_ops *engine;
 	char why[256];
@@ -97,6 +104,157 @@ int cmd_run(int argc, char **argv)
 	sigset_t mask;
 	int status;
 
+	if (open_disks(cfg, disks, &err) < 0) {
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	if (must_kvm)
+		cfg->engine = ENGINE_KVM;
+	if (engine_select(cfg, &engine, why, sizeof(why), &err) < 0) {
+		close_disks(disks, cfg->nr_disks, true);
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	log_info("%s", why);
+	if (engine == &qemu_engine_ops) {
+		/* Checked (and created) here; QEMU opens and locks them itself. */
+		close_disks(disks, cfg->nr_disks, false);
+	} else {
+		cfg->disks = disks;
+	}
+
+	/* Signals become loop events; the vCPU threads inherit the mask. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGUSR2);	/* the KVM engine's save/migrate trigger */
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	status = VM_EXIT_ERROR;
+	ctx.loop = ev_loop_new();
+	if (ctx.loop == NULL) {
+		log_error("out of memory");
+		goto out;
+	}
+	sigdelset(&mask, SIGUSR2);
+	ctx.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (ctx.sigfd < 0 || ev_add(ctx.loop, ctx.sigfd, EPOLLIN, run_on_signal, &ctx) < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		goto out;
+	}
+	con = console_new(ctx.loop, STDIN_FILENO, STDOUT_FILENO, &err);
+	if (con == NULL) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	console_on_quit(con, run_on_quit, &ctx);
+	if (cfg->vconsole_path && engine != &qemu_engine_ops) {
+		if (sockchar_open(cfg->vconsole_path, ctx.loop, &vcon, &err) < 0) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		cfg->vconsole = sockchar_chardev(vcon);
+	}
+
+	int r = engine->run(cfg, ctx.loop, con, &err);
+	if (r < 0) {
+		console_restore_terminal();
+		log_error("%s", err.msg);
+		status = VM_EXIT_ERROR;
+	} else {
+		status = r;
+	}
+out:
+	close_disks(disks, cfg->disks ? cfg->nr_disks : 0, false);
+	sockchar_close(vcon);
+	console_free(con);
+	if (ctx.sigfd >= 0)
+		close(ctx.sigfd);
+	ev_loop_free(ctx.loop);
+	return status;
+}
+
+struct restore_ctx {
+	struct stream s;
+	const char *path;
+	double t0;
+};
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int restore_load(void *arg, struct vm *vm, struct err *err)
+{
+	struct restore_ctx *rc = arg;
+
+	return vmstate_load(vm, &rc->s, snapshot_ram_cb, NULL, err);
+}
+
+static int restore_started(void *arg, struct vm *vm, struct err *err)
+{
+	struct restore_ctx *rc = arg;
+
+	(void)vm;
+	(void)err;
+	log_info("restored from %s: guest running %.1f ms after start", rc->path,
+		 mono_ms() - rc->t0);
+	return 0;
+}
+
+/* domus run --restore FILE */
+static int run_restore(const struct run_args *args)
+{
+	static struct vmconfig vc;
+	struct restore_ctx rc = { .path = args->restore, .t0 = mono_ms() };
+	struct vm_incoming inc = { .load = restore_load, .started = restore_started, .arg = &rc };
+	struct err err = { 0 };
+	int fd, kvm_fd, status;
+
+	fd = open(args->restore, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("restore %s: %s", args->restore, strerror(errno));
+		return VM_EXIT_ERROR;
+	}
+	if (stream_open(&rc.s, fd, false) < 0 || vmconfig_read(&rc.s, &vc, &err) < 0) {
+		log_error("restore %s: %s", args->restore, err.msg[0] ? err.msg : "out of memory");
+		stream_close(&rc.s);
+		close(fd);
+		return VM_EXIT_ERROR;
+	}
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0 || vmstate_read_cpuid(&rc.s, kvm_fd, &inc.cpuid, &err) < 0) {
+		log_error("restore %s: %s", args->restore,
+			  kvm_fd < 0 ? "/dev/kvm: cannot open it (restoring needs the KVM engine)"
+				     : err.msg);
+		if (kvm_fd >= 0)
+			close(kvm_fd);
+		stream_close(&rc.s);
+		close(fd);
+		return VM_EXIT_ERROR;
+	}
+	close(kvm_fd);
+	vc.cfg.incoming = &inc;
+	status = run_machine(&vc.cfg, true);
+	free(inc.cpuid);	/* NULL once the engine took it */
+	stream_close(&rc.s);
+	close(fd);
+	return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static char def_kernel[4096], def_initrd[4096];
+	static struct run_args args;
+	struct err err = { 0 };
+
 	if (run_args_parse(argc, argv, host_memory_mib(), &args, &err) < 0) {
 		log_error("run: %s", err.msg);
 		return VM_EXIT_USAGE;
@@ -105,6 +263,8 @@ int cmd_run(int argc, char **argv)
 		fputs(run_usage, stdout);
 		return 0;
 	}
+	if (args.restore)
+		return run_restore(&args);
 	if (!args.kernel_given) {
 		snprintf(def_kernel, sizeof(def_kernel), "%s/guest/vmlinuz", cli_self_dir());
 		args.cfg.kernel = def_kernel;
@@ -118,71 +278,47 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	if (open_disks(&args.cfg, disks, &err) < 0) {
-		log_error("%s", err.msg);
-		return VM_EXIT_ERROR;
-	}
-	if (engine_select(&args.cfg, &engine, why, sizeof(why), &err) < 0) {
-		close_disks(disks, args.cfg.nr_disks, true);
-		log_error("%s", err.msg);
-		return VM_EXIT_ERROR;
-	}
-	log_info("%s", why);
-	if (engine == &qemu_engine_ops) {
-		/* Checked (and created) here; QEMU opens and locks them itself. */
-		close_disks(disks, args.cfg.nr_disks, false);
-	} else {
-		args.cfg.disks = disks;
-	}
+	return run_machine(&args.cfg, false);
+}
 
-	/* Signals become loop events; the vCPU threads inherit the mask. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
+static const char migrate_receive_usage[] =
+	"usage: domus migrate-receive [HOST:]PORT\n"
+	"Wait for one live migration (domus migrate --live NAME HOST:PORT on the source),\n"
+	"then run the guest that arrives, its console on this terminal, as domus run does.\n"
+	"The machine (memory, vCPUs, disks on shared storage: the same paths) is the\n"
+	"source's. A guest using CPU features this host lacks is refused before any\n"
+	"memory is sent. If the migration fails, nothing is left behind here.\n";
+
+int cmd_migrate_receive(int argc, char **argv)
+{
+	struct migrate_in *m = NULL;
+	struct err err = { 0 };
+	int kvm_fd, status;
+
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(migrate_receive_usage, stdout);
+		return 0;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		fputs(migrate_receive_usage, stderr);
+		return VM_EXIT_USAGE;
+	}
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0) {
+		log_error("migrate-receive: /dev/kvm: %s (the KVM engine receives migrations)",
+			  strerror(errno));
+		return VM_EXIT_ERROR;
+	}
 	signal(SIGPIPE, SIG_IGN);
-
-	status = VM_EXIT_ERROR;
-	ctx.loop = ev_loop_new();
-	if (ctx.loop == NULL) {
-		log_error("out of memory");
-		goto out;
+	if (migrate_in_accept(argv[1], &m, &err) < 0 ||
+	    migrate_in_check_cpu(m, kvm_fd, &err) < 0) {
+		log_error("migrate-receive: %s", err.msg);
+		close(kvm_fd);
+		migrate_in_free(m);
+		return VM_EXIT_ERROR;
 	}
-	ctx.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (ctx.sigfd < 0 || ev_add(ctx.loop, ctx.sigfd, EPOLLIN, run_on_signal, &ctx) < 0) {
-		log_error("signalfd: %s", strerror(errno));
-		goto out;
-	}
-	con = console_new(ctx.loop, STDIN_FILENO, STDOUT_FILENO, &err);
-	if (con == NULL) {
-		log_error("%s", err.msg);
-		goto out;
-	}
-	console_on_quit(con, run_on_quit, &ctx);
-	if (args.cfg.vconsole_path && engine != &qemu_engine_ops) {
-		if (sockchar_open(args.cfg.vconsole_path, ctx.loop, &vcon, &err) < 0) {
-			log_error("%s", err.msg);
-			goto out;
-		}
-		args.cfg.vconsole = sockchar_chardev(vcon);
-	}
-
-	int r = engine->run(&args.cfg, ctx.loop, con, &err);
-	if (r < 0) {
-		console_restore_terminal();
-		log_error("%s", err.msg);
-		status = VM_EXIT_ERROR;
-	} else {
-		status = r;
-	}
-out:
-	close_disks(disks, args.cfg.disks ? args.cfg.nr_disks : 0, false);
-	sockchar_close(vcon);
-	console_free(con);
-	if (ctx.sigfd >= 0)
-		close(ctx.sigfd);
-	ev_loop_free(ctx.loop);
+	close(kvm_fd);
+	status = run_machine(migrate_in_config(m), true);
+	migrate_in_free(m);
 	return status;
 }

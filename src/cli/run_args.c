@@ -29,6 +29,8 @@ const char run_usage[] =
 	"  --virtio-console PATH\n"
 	"                    a second console, the guest's /dev/hvc0, on the UNIX\n"
 	"                    socket PATH (connect with: socat - UNIX-CONNECT:PATH)\n"
+	"  --restore FILE    start from a snapshot (domus save) instead of booting: the\n"
+	"                    machine (memory, vCPUs, disks) is the one saved\n"
 	"  -h, --help        this help\n"
 	"\n"
 	"On a terminal: Ctrl-A x quits, Ctrl-A h lists the escapes.\n"
@@ -43,6 +45,7 @@ enum opt {
 	OPT_ENGINE,
 	OPT_DISK,
 	OPT_VCONSOLE,
+	OPT_RESTORE,
 	OPT_HELP,
 };
 
@@ -55,6 +58,7 @@ static const struct {
 	{ "--cmdline", OPT_CMDLINE, true }, { "--memory", OPT_MEMORY, true },
 	{ "--vcpus", OPT_VCPUS, true },     { "--engine", OPT_ENGINE, true },
 	{ "--disk", OPT_DISK, true },	    { "--virtio-console", OPT_VCONSOLE, true },
+	{ "--restore", OPT_RESTORE, true },
 	{ "--help", OPT_HELP, false },
 	{ "-h", OPT_HELP, false },
 };
@@ -129,6 +133,11 @@ static int set_option(enum opt opt, const char *name, const char *val,
 			return err_set(err, EINVAL, "%s given twice", name);
 		a->cfg.vconsole_path = val;
 		return 0;
+	case OPT_RESTORE:
+		if (*val == '\0')
+			return err_set(err, EINVAL, "%s: empty path", name);
+		a->restore = val;
+		return 0;
 	case OPT_HELP:
 		a->help = true;
 		return 0;
@@ -180,5 +189,9 @@ int run_args_parse(int argc, char **argv, unsigned long long host_mem_mib, struc
 	}
 	/* An --initrd with the default kernel is fine; a --kernel without
 	 * --initrd boots without one. */
+	if (out->restore && (out->kernel_given || out->initrd_given || out->cfg.nr_disks ||
+			     out->cfg.vconsole_path))
+		return err_set(err, EINVAL, "--restore: the machine is the saved one (no --kernel, "
+					    "--initrd, --disk or --virtio-console)");
 	return 0;
 }

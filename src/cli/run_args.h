@@ -18,6 +18,7 @@ struct run_args {
 	bool help;
 	bool kernel_given;	/* --kernel was given (else: the default guest) */
 	bool initrd_given;
+	const char *restore;	/* --restore FILE */
 	struct disk_opts disks[VM_DISKS_MAX];	/* cfg.disk_opts points here */
 };
 

@@ -21,6 +21,19 @@ struct chardev;
 
 enum engine_kind { ENGINE_AUTO, ENGINE_KVM, ENGINE_QEMU };
 
+/* A VM that starts from saved state instead of booting (domus run --restore,
+ * domus migrate-receive): the KVM engine creates the machine with (cpuid),
+ * calls load() to fill it (RAM and state from a stream), starts the vCPUs
+ * and calls started(). Both return 0 or -errno with (err) set. */
+struct kvm_cpuid2;
+struct vm;
+struct vm_incoming {
+	struct kvm_cpuid2 *cpuid;	/* the source's, checked; the engine frees it */
+	int (*load)(void *arg, struct vm *vm, struct err *err);
+	int (*started)(void *arg, struct vm *vm, struct err *err);
+	void *arg;
+};
+
 /* Everything needed to boot one VM, whichever engine runs it. */
 struct vm_config {
 	const char *kernel;	/* bzImage path */
@@ -40,6 +53,8 @@ struct vm_config {
 	 * the KVM engine (it outlives reboots); QEMU makes its own from the path. */
 	const char *vconsole_path;
 	struct chardev *vconsole;
+	/* NULL: boot the kernel; else start from saved state (KVM engine). */
+	struct vm_incoming *incoming;
 };
 
 /* Exit statuses of `domus run` (docs/cli.md). */
@@ -49,6 +64,8 @@ enum vm_exit {
 	VM_EXIT_USAGE = 2,	/* bad command line */
 	VM_EXIT_CRASH = 3,	/* guest kernel panic or triple fault */
 	VM_EXIT_QUIT = 4,	/* stopped by the user: Ctrl-A x or a signal */
+	VM_EXIT_SAVED = 5,	/* saved to a file (domus save): the guest is there */
+	VM_EXIT_MIGRATED = 6,	/* migrated: the guest runs on the destination */
 };
 
 /* Limits both engines accept. */
