@@ -18,6 +18,7 @@ PKGS=(
 	qemu-system-x86 busybox-static cpio kmod e2fsprogs fio
 	python3 python3-pytest python3-pexpect acpica-tools socat
 	libseccomp-dev libcap-dev podman crun runc
+	libedit-dev libext2fs-dev comerr-dev libcurl4-openssl-dev
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }

@@ -12,12 +12,26 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 ninja -C build-fuzz >/dev/null || { ninja -C build-fuzz | grep -E 'error|FAILED' >&2; exit 1; }
 corpus=build-fuzz/corpus
-targets="fuzz_bzimage fuzz_cmdline fuzz_virtqueue fuzz_virtio_blk fuzz_virtio_console fuzz_oci_config fuzz_stream"
+targets="fuzz_bzimage fuzz_cmdline fuzz_virtqueue fuzz_virtio_blk fuzz_virtio_console fuzz_oci_config fuzz_xlcfg fuzz_stream"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 if [ -f build/guest/vmlinuz ] && [ ! -f "$corpus/fuzz_bzimage/vmlinuz-head" ]; then
 	head -c 65536 build/guest/vmlinuz > "$corpus/fuzz_bzimage/vmlinuz-head"
 fi
 printf 'console=ttyS0 quiet' > "$corpus/fuzz_cmdline/default"
+# the Xen chapter's config seeds the xl.cfg parser
+cat > "$corpus/fuzz_xlcfg/chef" <<'XL'
+name = "chef"
+uuid = "f4e2e3b4-7f3d-4b1b-8b3b-3b4b1b7f3d4b"
+maxmem = 1024
+memory = 1024
+vcpus = 1
+bootloader = "/usr/bin/pygrub"
+on_poweroff = "destroy"; on_reboot = "restart"; on_crash = "restart"
+vfb = [ ]
+disk = [ "file:/vm/chef.dsk,xvda,w", 'format=raw, vdev=xvdb, access=ro, target=/x' ]
+vif = [ "mac=00:16:3e:2b:2b:2b,bridge=xenbr0", "type=nat,hostfwd=tcp::22-:22" ]
+extra = "console=ttyS0 \"q\""
+XL
 # the default config.json seeds the OCI parser
 if [ -x build/domus-oci ] && [ ! -f "$corpus/fuzz_oci_config/default" ]; then
 	build/domus-oci spec --bundle "$corpus/fuzz_oci_config" &&

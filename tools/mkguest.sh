@@ -71,7 +71,7 @@ trap 'rm -rf "$work"' EXIT
 # kernel that makes it a module still mounts ext4. crc32c is what ext4 asks the
 # crypto API for at mount time: a soft dependency modules.dep does not show.
 WANT_MODULES="virtio_pci virtio_mmio virtio_blk virtio_net virtio_console virtio-rng
-virtio_balloon vmw_vsock_virtio_transport pvpanic-mmio pvpanic-pci button
+virtio_balloon vmw_vsock_virtio_transport pvpanic-mmio pvpanic-pci button evdev
 crc32c_generic ext4"
 
 # --- the kernel: resolve the versioned package behind the metapackage -----------
@@ -179,6 +179,9 @@ while read -r m; do
 	insmod "/lib/modules/$rel/$m" 2>/dev/null
 done < /etc/modules.order
 hostname domus-guest
+# The ACPI power button (domus shutdown, QEMU's system_powerdown) arrives as
+# an input event: busybox acpid runs /etc/acpi/PWRF/00000080, which powers off.
+acpid -l /dev/null 2>/dev/null
 echo "domus-guest: init ready"
 # Benchmarks and tests boot with "domus.autopoweroff" to measure a whole
 # boot-to-exit cycle without typing anything, or with "domus.exec=CMD,ARG,..."
@@ -216,6 +219,9 @@ cat > "$root/etc/inittab" <<'TAB'
 ::ctrlaltdel:/bin/reboot
 ::shutdown:/bin/sync
 TAB
+mkdir -p "$root/etc/acpi/PWRF"
+printf '#!/bin/sh\necho "domus-guest: power button"\nexec poweroff\n' > "$root/etc/acpi/PWRF/00000080"
+chmod +x "$root/etc/acpi/PWRF/00000080"
 cat > "$root/etc/profile" <<'PROF'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PS1='\h:\w# '

@@ -11,6 +11,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "container/oci.h"
+#include "domain_cmds.h"
 #include "engine/engine.h"
 
 struct verb {
@@ -24,8 +25,27 @@ static int cmd_version(int argc, char **argv);
 
 static const struct verb verbs[] = {
 	{ "run", cmd_run, "boot a VM in the foreground with its console on this terminal" },
+	{ "save", cmd_save, "save a running domain's state to FILE; it stops (--compress: zstd)" },
+	{ "restore", cmd_restore, "run a guest again from a FILE made by save" },
+	{ "migrate", cmd_migrate, "live-migrate a domain to HOST:PORT (--live, --downtime MS)" },
 	{ "migrate-receive", cmd_migrate_receive,
 	  "wait for a live migration on PORT and run the guest that arrives" },
+	{ "list", cmd_list, "list domains: Id, Name, State (--all: the shut off ones too)" },
+	{ "define", cmd_define, "define a domain from an xl.cfg-style FILE (docs/domains.md)" },
+	{ "undefine", cmd_undefine, "remove a domain's definition" },
+	{ "start", cmd_start, "start a defined domain (--console: and attach to it)" },
+	{ "create", cmd_create, "start a domain from FILE without defining it" },
+	{ "shutdown", cmd_shutdown, "shut a domain down: ACPI power button (--timeout S: then destroy)" },
+	{ "reboot", cmd_reboot, "reboot a domain (power button, then boot again)" },
+	{ "reset", cmd_reset, "reset a domain at once, as the reset line does" },
+	{ "destroy", cmd_destroy, "stop a domain at once" },
+	{ "suspend", cmd_suspend, "pause a domain's vCPUs" },
+	{ "resume", cmd_resume, "let a suspended domain run again" },
+	{ "console", cmd_console, "attach to a domain's console (Ctrl-] detaches)" },
+	{ "dominfo", cmd_dominfo, "a domain's state, vCPUs, memory, uptime, CPU time" },
+	{ "domstats", cmd_domstats, "statistics of running domains (or those named)" },
+	{ "autostart", cmd_autostart, "start a domain at boot (--disable: not)" },
+	{ "install", cmd_install, "make and start a domain from a netboot tree, like virt-install" },
 	{ "container", cmd_container, "run a rootfs or tarball as a container (see docs/containers.md)" },
 	{ "version", cmd_version, "print the version" },
 	{ "help", cmd_help, "this list" },
@@ -35,7 +55,7 @@ static int cmd_help(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
-	printf("usage: domus VERB [OPTIONS]\n\nverbs:\n");
+	printf("usage: domus VERB [OPTIONS]   (no VERB: the interactive shell)\n\nverbs:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
 		printf("  %-16s %s\n", verbs[i].name, verbs[i].summary);
 	printf("\n`domus VERB --help` describes a verb's options.\n");
@@ -69,23 +89,35 @@ const char *cli_self_dir(void)
 	return dir;
 }
 
+int cli_dispatch(int argc, char **argv)
+{
+	if (strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0)
+		return cmd_help(0, NULL);
+	if (strcmp(argv[0], "--version") == 0)
+		return cmd_version(0, NULL);
+	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
+		if (strcmp(argv[0], verbs[i].name) == 0)
+			return verbs[i].fn(argc, argv);
+	log_error("unknown verb '%s' (see domus help)", argv[0]);
+	return VM_EXIT_USAGE;
+}
+
+const char *cli_verb_name(unsigned i)
+{
+	if (i < ARRAY_SIZE(verbs))
+		return verbs[i].name;
+	if (i == ARRAY_SIZE(verbs))
+		return "quit";
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *self = basename(argv[0]);
 
 	if (strcmp(self, "domus-oci") == 0)
 		return oci_main(argc, argv);
-	if (argc < 2) {
-		cmd_help(0, NULL);
-		return VM_EXIT_USAGE;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
-		return cmd_help(0, NULL);
-	if (strcmp(argv[1], "--version") == 0)
-		return cmd_version(0, NULL);
-	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-		if (strcmp(argv[1], verbs[i].name) == 0)
-			return verbs[i].fn(argc - 1, argv + 1);
-	log_error("unknown verb '%s' (see domus help)", argv[1]);
-	return VM_EXIT_USAGE;
+	if (argc < 2)
+		return shell_main();	/* like virsh: the interactive shell */
+	return cli_dispatch(argc - 1, argv + 1);
 }

@@ -18,6 +18,9 @@
 #include "common/log.h"
 #include "console/console.h"
 #include "console/sockchar.h"
+#include "control/control.h"
+#include "control/migcmds.h"
+#include "control/vmcmds.h"
 #include "engine/engine.h"
 #include "migration/migrate.h"
 #include "migration/snapshot.h"
@@ -90,9 +93,11 @@ static int open_disks(const struct vm_config *cfg, struct disk **disks, struct e
 	return 0;
 }
 
-/* run_machine: open the disks, choose the engine, put the console here and
- * run (cfg) until it ends; the exit status. (must_kvm): a VM from saved state. */
-static int run_machine(struct vm_config *cfg, bool must_kvm)
+/* run_machine: open the disks, choose the engine, put the console (or the
+ * serial socket) here, serve the control socket, and run (cfg) until it
+ * ends; the exit status. (must_kvm): a VM from saved state. */
+static int run_machine(struct vm_config *cfg, const char *control_path, const char *serial_socket,
+		       bool must_kvm)
 {
 	static struct disk *disks[VM_DISKS_MAX];
 	struct err err = { 0 };
@@ -100,7 +105,10 @@ static int run_machine(struct vm_config *cfg, bool must_kvm)
 	char why[256];
 	struct run_ctx ctx = { .sigfd = -1 };
 	struct console *con = NULL;
-	struct sockchar *vcon = NULL;
+	struct sockchar *vcon = NULL, *serial = NULL;
+	struct control_server *ctl_srv = NULL;
+	struct vm_control vmctl = { 0 };
+	struct vmcmds vmc = { 0 };
 	sigset_t mask;
 	int status;
 
@@ -116,6 +124,7 @@ static int run_machine(struct vm_config *cfg, bool must_kvm)
 		return VM_EXIT_ERROR;
 	}
 	log_info("%s", why);
+	cfg->engine = engine == &qemu_engine_ops ? ENGINE_QEMU : ENGINE_KVM;
 	if (engine == &qemu_engine_ops) {
 		/* Checked (and created) here; QEMU opens and locks them itself. */
 		close_disks(disks, cfg->nr_disks, false);
@@ -129,7 +138,6 @@ static int run_machine(struct vm_config *cfg, bool must_kvm)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGUSR2);	/* the KVM engine's save/migrate trigger */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -139,7 +147,6 @@ static int run_machine(struct vm_config *cfg, bool must_kvm)
 		log_error("out of memory");
 		goto out;
 	}
-	sigdelset(&mask, SIGUSR2);
 	ctx.sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (ctx.sigfd < 0 || ev_add(ctx.loop, ctx.sigfd, EPOLLIN, run_on_signal, &ctx) < 0) {
 		log_error("signalfd: %s", strerror(errno));
@@ -158,6 +165,28 @@ static int run_machine(struct vm_config *cfg, bool must_kvm)
 		}
 		cfg->vconsole = sockchar_chardev(vcon);
 	}
+	if (serial_socket) {
+		if (sockchar_open(serial_socket, ctx.loop, &serial, &err) < 0) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		cfg->serial = sockchar_chardev(serial);
+	}
+	if (control_path) {
+		if (control_server_open(control_path, ctx.loop, &ctl_srv, &err) < 0) {
+			log_error("%s", err.msg);
+			goto out;
+		}
+		vmc.ctl = &vmctl;
+		vmc.cfg = cfg;
+		vmc.loop = ctx.loop;
+		vmc.name = getenv("DOMUS_DOMAIN");
+		if (vmcmds_register(ctl_srv, &vmc) < 0 || migcmds_register(ctl_srv, &vmc) < 0) {
+			log_error("out of memory");
+			goto out;
+		}
+		cfg->control = &vmctl;
+	}
 
 	int r = engine->run(cfg, ctx.loop, con, &err);
 	if (r < 0) {
@@ -169,6 +198,8 @@ static int run_machine(struct vm_config *cfg, bool must_kvm)
 	}
 out:
 	close_disks(disks, cfg->disks ? cfg->nr_disks : 0, false);
+	control_server_close(ctl_srv);
+	sockchar_close(serial);
 	sockchar_close(vcon);
 	console_free(con);
 	if (ctx.sigfd >= 0)
@@ -242,7 +273,7 @@ static int run_restore(const struct run_args *args)
 	}
 	close(kvm_fd);
 	vc.cfg.incoming = &inc;
-	status = run_machine(&vc.cfg, true);
+	status = run_machine(&vc.cfg, args->control_path, args->serial_socket, true);
 	free(inc.cpuid);	/* NULL once the engine took it */
 	stream_close(&rc.s);
 	close(fd);
@@ -278,7 +309,7 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	return run_machine(&args.cfg, false);
+	return run_machine(&args.cfg, args.control_path, args.serial_socket, false);
 }
 
 static const char migrate_receive_usage[] =
@@ -318,7 +349,7 @@ int cmd_migrate_receive(int argc, char **argv)
 		return VM_EXIT_ERROR;
 	}
 	close(kvm_fd);
-	status = run_machine(migrate_in_config(m), true);
+	status = run_machine(migrate_in_config(m), NULL, NULL, true);
 	migrate_in_free(m);
 	return status;
 }

@@ -31,10 +31,17 @@ const char run_usage[] =
 	"                    socket PATH (connect with: socat - UNIX-CONNECT:PATH)\n"
 	"  --restore FILE    start from a snapshot (domus save) instead of booting: the\n"
 	"                    machine (memory, vCPUs, disks) is the one saved\n"
+	"  --control PATH    serve the control socket (JSON lines, docs/control-protocol.md)\n"
+	"                    at PATH: pause, resume, shutdown, reset, query-status, quit\n"
+	"  --serial-socket PATH\n"
+	"                    the guest's ttyS0 on the UNIX socket PATH instead of this\n"
+	"                    terminal (what a domain's console is)\n"
+	"  --no-reboot       a guest reboot ends domus with status 5 instead of booting again\n"
 	"  -h, --help        this help\n"
 	"\n"
 	"On a terminal: Ctrl-A x quits, Ctrl-A h lists the escapes.\n"
-	"Exit status: 0 guest powered off, 1 error, 2 usage, 3 guest crashed, 4 quit.\n";
+	"Exit status: 0 guest powered off, 1 error, 2 usage, 3 guest crashed, 4 quit,\n"
+	"5 guest rebooted (with --no-reboot).\n";
 
 enum opt {
 	OPT_KERNEL,
@@ -46,6 +53,9 @@ enum opt {
 	OPT_DISK,
 	OPT_VCONSOLE,
 	OPT_RESTORE,
+	OPT_CONTROL,
+	OPT_SERIAL_SOCKET,
+	OPT_NO_REBOOT,
 	OPT_HELP,
 };
 
@@ -59,6 +69,8 @@ static const struct {
 	{ "--vcpus", OPT_VCPUS, true },     { "--engine", OPT_ENGINE, true },
 	{ "--disk", OPT_DISK, true },	    { "--virtio-console", OPT_VCONSOLE, true },
 	{ "--restore", OPT_RESTORE, true },
+	{ "--control", OPT_CONTROL, true }, { "--serial-socket", OPT_SERIAL_SOCKET, true },
+	{ "--no-reboot", OPT_NO_REBOOT, false },
 	{ "--help", OPT_HELP, false },
 	{ "-h", OPT_HELP, false },
 };
@@ -137,6 +149,19 @@ static int set_option(enum opt opt, const char *name, const char *val,
 		if (*val == '\0')
 			return err_set(err, EINVAL, "%s: empty path", name);
 		a->restore = val;
+		return 0;
+	case OPT_CONTROL:
+		if (*val == '\0')
+			return err_set(err, EINVAL, "%s: empty path", name);
+		a->control_path = val;
+		return 0;
+	case OPT_SERIAL_SOCKET:
+		if (*val == '\0')
+			return err_set(err, EINVAL, "%s: empty path", name);
+		a->serial_socket = val;
+		return 0;
+	case OPT_NO_REBOOT:
+		a->cfg.no_reboot = true;
 		return 0;
 	case OPT_HELP:
 		a->help = true;

@@ -53,8 +53,65 @@ struct vm_config {
 	 * the KVM engine (it outlives reboots); QEMU makes its own from the path. */
 	const char *vconsole_path;
 	struct chardev *vconsole;
+	/* The guest's ttyS0 on this chardev instead of the console given to
+	 * run() (a domain's console socket); NULL: the console. */
+	struct chardev *serial;
+	/* A guest reboot ends run() with VM_EXIT_REBOOT instead of booting
+	 * again in place (on_reboot policies other than restart). */
+	bool no_reboot;
+	/* Filled by the engine while a VM runs (ops NULL otherwise), for the
+	 * control socket; NULL: nobody asks. */
+	struct vm_control *control;
 	/* NULL: boot the kernel; else start from saved state (KVM engine). */
 	struct vm_incoming *incoming;
+};
+
+/* An outgoing live migration, as query-migrate reports it. */
+struct migrate_status {
+	char state[16];		/* none, active, completed, failed */
+	char error[256];	/* for failed */
+	unsigned rounds;
+	uint64_t total_ms;	/* so far, or in all */
+	uint64_t ram_total, ram_sent, ram_remaining;	/* bytes */
+	uint64_t bytes_sent;	/* on the wire */
+	double mib_per_s;	/* the last round's rate */
+	double expected_downtime_ms;
+	double downtime_ms;	/* measured, when completed */
+};
+
+/* What a running VM reports (domstats, dominfo). */
+struct vm_stats {
+	bool paused;
+	uint64_t cpu_time_ns;	/* CPU time of the VM so far (all vCPUs, this boot) */
+	uint64_t memory_mib;
+	unsigned vcpus;
+	unsigned boots;		/* 1 + reboots done in place */
+	long pid;		/* the process running guest code (QEMU's, or ours) */
+};
+
+/* Operations on a running VM, whichever engine runs it. Each returns 0 or
+ * -errno with (err) set; they run on the monitor's loop thread. */
+struct vm_control_ops {
+	int (*pause)(void *opaque, struct err *err);
+	int (*resume)(void *opaque, struct err *err);
+	/* power_button: ACPI power button press: the guest shuts down in order */
+	int (*power_button)(void *opaque, struct err *err);
+	/* reset: hard reset, as the reset line would */
+	int (*reset)(void *opaque, struct err *err);
+	int (*stats)(void *opaque, struct vm_stats *out, struct err *err);
+	/* save: the VM's state to the file (path) (zstd with (compress)); the
+	 * VM then ends with VM_EXIT_SAVED. NULL: the engine cannot. */
+	int (*save)(void *opaque, const char *path, bool compress, struct err *err);
+	/* migrate: start a live migration to (target) HOST:PORT; the VM ends
+	 * with VM_EXIT_MIGRATED once the destination runs it. query_migrate:
+	 * how it goes. NULL: the engine cannot. */
+	int (*migrate)(void *opaque, const char *target, unsigned downtime_ms, struct err *err);
+	int (*query_migrate)(void *opaque, struct migrate_status *out, struct err *err);
+};
+
+struct vm_control {
+	const struct vm_control_ops *ops;	/* NULL while no VM runs */
+	void *opaque;
 };
 
 /* Exit statuses of `domus run` (docs/cli.md). */
@@ -64,8 +121,9 @@ enum vm_exit {
 	VM_EXIT_USAGE = 2,	/* bad command line */
 	VM_EXIT_CRASH = 3,	/* guest kernel panic or triple fault */
 	VM_EXIT_QUIT = 4,	/* stopped by the user: Ctrl-A x or a signal */
-	VM_EXIT_SAVED = 5,	/* saved to a file (domus save): the guest is there */
-	VM_EXIT_MIGRATED = 6,	/* migrated: the guest runs on the destination */
+	VM_EXIT_REBOOT = 5,	/* the guest rebooted, with vm_config.no_reboot */
+	VM_EXIT_SAVED = 6,	/* saved to a file (domus save): the guest is there */
+	VM_EXIT_MIGRATED = 7,	/* migrated: the guest runs on the destination */
 };
 
 /* Limits both engines accept. */

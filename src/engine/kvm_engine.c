@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -16,16 +17,13 @@
 #include "common/log.h"
 #include "console/chardev.h"
 #include "console/console.h"
+#include "devices/acpi_pm.h"
 #include "devices/rtc_cmos.h"
 #include "engine.h"
 #include "migration/migrate.h"
 #include "migration/snapshot.h"
 #include "migration/vmstate.h"
 #include "vmm/vm.h"
-
-#include <signal.h>
-#include <stdlib.h>
-#include <sys/signalfd.h>
 
 #define KVM_DEVICE "/dev/kvm"
 #define RUN_REBOOT INT32_MIN	/* ev_stop code: build the VM again */
@@ -93,70 +91,131 @@ static int kvm_check(const struct vm_config *cfg, struct err *err)
 struct kvm_monitor {
 	struct vm *vm;
 	struct ev_loop *loop;
-	struct migrate_out *mig;	/* an outgoing migration under way */
+	const struct vm_config *cfg;
+	bool hard_reset;	/* the reset came from the control socket */
+	unsigned boots;
+	struct migrate_out *mig;	/* the last outgoing migration */
 };
 
-/* --- save and migrate ------------------------------------------------------------ */
-
-/* kvm_save: `domus save`: the VM stops, its state goes to (path), and domus
- * ends (as virsh save does); on failure the VM goes on. */
-static void kvm_save(struct kvm_monitor *mon, const char *path, bool compress)
+/* --- control operations (engine.h) ------------------------------------------ */
+static int kvm_ctl_pause(void *opaque, struct err *err)
 {
-	struct snapshot_stats st;
-	struct err err = { 0 };
+	struct kvm_monitor *mon = opaque;
 
+	(void)err;
+	vm_pause(mon->vm);
+	return 0;
+}
+
+static int kvm_ctl_resume(void *opaque, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	(void)err;
+	vm_resume(mon->vm);
+	return 0;
+}
+
+static int kvm_ctl_power_button(void *opaque, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	if (vm_paused(mon->vm))
+		return err_set(err, EBUSY, "the VM is paused: resume it first");
+	acpi_pm_press_power_button(mon->vm->pm);
+	return 0;
+}
+
+static int kvm_ctl_reset(void *opaque, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	(void)err;
+	mon->hard_reset = true;
+	vm_post(mon->vm, VM_REQ_RESET);
+	return 0;
+}
+
+static int kvm_ctl_stats(void *opaque, struct vm_stats *out, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+	struct timespec ts;
+
+	(void)err;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	out->paused = vm_paused(mon->vm);
+	out->cpu_time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	out->memory_mib = mon->cfg->memory_mib;
+	out->vcpus = mon->cfg->vcpus;
+	out->boots = mon->boots;
+	out->pid = getpid();
+	return 0;
+}
+
+/* save: the VM stops, its state goes to (path), and the monitor ends with
+ * VM_EXIT_SAVED (as virsh save does); on failure the guest goes on. */
+static int kvm_ctl_save(void *opaque, const char *path, bool compress, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+	struct snapshot_stats st;
+	struct err e2 = { 0 };
+
+	if (mon->mig && !migrate_out_finished(mon->mig))
+		return err_set(err, EBUSY, "a migration is under way");
 	vmstate_quiesce(mon->vm);
-	if (snapshot_save(mon->vm, path, compress, &st, &err) < 0) {
-		log_error("save failed, the guest goes on: %s", err.msg);
-		if (vm_resume(mon->vm, &err) < 0) {
-			log_error("%s", err.msg);
+	if (snapshot_save(mon->vm, path, compress, &st, err) < 0) {
+		if (vm_thaw(mon->vm, &e2) < 0) {
+			log_error("%s", e2.msg);
 			ev_stop(mon->loop, -EIO);
 		}
-		return;
+		return -EIO;
 	}
 	log_info("saved to %s: %llu MiB of RAM, file %llu MiB, %.0f ms", path,
 		 (unsigned long long)(st.ram_bytes >> 20), (unsigned long long)(st.bytes >> 20),
 		 st.ms);
 	ev_stop(mon->loop, VM_EXIT_SAVED);
+	return 0;
 }
 
-/* Until the control socket (issue 5) carries `save` and `migrate`: SIGUSR2
- * does what $DOMUS_SIGUSR2 says: "save PATH [compress]" or
- * "migrate HOST:PORT [DOWNTIME_MS]". */
-static void kvm_on_usr2(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+static int kvm_ctl_migrate(void *opaque, const char *target, unsigned downtime_ms,
+			   struct err *err)
 {
-	struct kvm_monitor *mon = arg;
-	struct signalfd_siginfo si;
-	const char *act = getenv("DOMUS_SIGUSR2");
-	char verb[16], target[4096], extra[64] = "";
+	struct kvm_monitor *mon = opaque;
+	struct migrate_opts o = { .target = target, .downtime_ms = downtime_ms };
 
-	(void)loop;
-	(void)events;
-	if (read(fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	if (act == NULL || sscanf(act, "%15s %4095s %63s", verb, target, extra) < 2) {
-		log_error("SIGUSR2: set DOMUS_SIGUSR2 to \"save PATH\" or \"migrate HOST:PORT\"");
-		return;
-	}
-	if (strcmp(verb, "save") == 0) {
-		kvm_save(mon, target, strcmp(extra, "compress") == 0);
-	} else if (strcmp(verb, "migrate") == 0) {
-		struct migrate_opts o = { .target = target, .downtime_ms = 30 };
-		struct err err = { 0 };
-		if (extra[0])
-			o.downtime_ms = (unsigned)strtoul(extra, NULL, 10);
-		if (mon->mig && !migrate_out_finished(mon->mig)) {
-			log_error("migrate: a migration is already under way");
-			return;
-		}
-		migrate_out_free(mon->mig);
-		mon->mig = NULL;
-		if (migrate_out_start(mon->vm, loop, &o, &mon->mig, &err) < 0)
-			log_error("migrate: %s", err.msg);
-	} else {
-		log_error("SIGUSR2: unknown action '%s'", verb);
-	}
+	if (mon->mig && !migrate_out_finished(mon->mig))
+		return err_set(err, EBUSY, "a migration is already under way");
+	if (vm_paused(mon->vm))
+		return err_set(err, EBUSY, "the VM is paused: resume it first");
+	migrate_out_free(mon->mig);
+	mon->mig = NULL;
+	return migrate_out_start(mon->vm, mon->loop, &o, &mon->mig, err);
 }
+
+static int kvm_ctl_query_migrate(void *opaque, struct migrate_status *out, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	(void)err;
+	if (mon->mig == NULL) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->state, sizeof(out->state), "none");
+		return 0;
+	}
+	migrate_out_status(mon->mig, out);
+	return 0;
+}
+
+static const struct vm_control_ops kvm_control_ops = {
+	.save = kvm_ctl_save,
+	.migrate = kvm_ctl_migrate,
+	.query_migrate = kvm_ctl_query_migrate,
+	.pause = kvm_ctl_pause,
+	.resume = kvm_ctl_resume,
+	.power_button = kvm_ctl_power_button,
+	.reset = kvm_ctl_reset,
+	.stats = kvm_ctl_stats,
+};
 
 static void kvm_on_request(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -169,7 +228,10 @@ static void kvm_on_request(struct ev_loop *loop, int fd, uint32_t events, void *
 	case 0:
 		return;
 	case VM_REQ_RESET:
-		ev_stop(loop, RUN_REBOOT);
+		/* a reboot the guest asked for follows on_reboot (no_reboot);
+		 * a reset from the control socket is always done in place */
+		ev_stop(loop, mon->cfg->no_reboot && !mon->hard_reset ? VM_EXIT_REBOOT : RUN_REBOOT);
+		mon->hard_reset = false;
 		return;
 	case VM_REQ_POWEROFF:
 		ev_stop(loop, VM_EXIT_POWEROFF);
@@ -199,22 +261,17 @@ static void kvm_on_rtc_timer(struct ev_loop *loop, int fd, uint32_t events, void
 static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct console *con,
 		   struct err *err)
 {
-	struct kvm_monitor mon = { .loop = loop };
-	struct chardev *cd = console_chardev(con);
+	struct kvm_monitor mon = { .loop = loop, .cfg = cfg };
+	struct chardev *cd = cfg->serial ? cfg->serial : console_chardev(con);
 	struct vm_incoming *in = cfg->incoming;
-	int kvm_fd, r, usr2_fd;
-	sigset_t usr2;
+	int kvm_fd, r;
 
 	kvm_fd = kvm_open(err);
 	if (kvm_fd < 0)
 		return kvm_fd;
-	sigemptyset(&usr2);
-	sigaddset(&usr2, SIGUSR2);
-	usr2_fd = signalfd(-1, &usr2, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (usr2_fd >= 0)
-		ev_add(loop, usr2_fd, EPOLLIN, kvm_on_usr2, &mon);
 	for (;;) {
 		if (in) {
+			/* from saved state: a snapshot or a migration */
 			struct kvm_cpuid2 *cpuid = in->cpuid;
 			in->cpuid = NULL;
 			r = vm_create_restore(&mon.vm, cfg, kvm_fd, cd, loop, cpuid, err);
@@ -236,17 +293,23 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 		int rtc_fd = rtc_cmos_timer_fd(mon.vm->rtc);
 		if (rtc_fd >= 0)
 			ev_add(loop, rtc_fd, EPOLLIN, kvm_on_rtc_timer, mon.vm->rtc);
+		mon.boots++;
 		r = vm_start(mon.vm, err);
 		if (r == 0 && in && in->started)
 			r = in->started(in->arg, mon.vm, err);
 		in = NULL;	/* a reboot boots the kernel */
-		if (r == 0)
+		if (r == 0) {
+			if (cfg->control) {
+				cfg->control->opaque = &mon;
+				cfg->control->ops = &kvm_control_ops;
+			}
 			r = ev_run(loop);
-		if (mon.mig) {
-			migrate_out_cancel(mon.mig);
-			migrate_out_free(mon.mig);
-			mon.mig = NULL;
+			if (cfg->control)
+				cfg->control->ops = NULL;
 		}
+		/* the VM goes away: a migration still sending stops */
+		migrate_out_free(mon.mig);
+		mon.mig = NULL;
 		ev_del(loop, mon.vm->req_fd);
 		if (rtc_fd >= 0)
 			ev_del(loop, rtc_fd);
@@ -257,10 +320,6 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 		chardev_attach(cd, NULL, NULL);
 		if (r != RUN_REBOOT)
 			break;
-	}
-	if (usr2_fd >= 0) {
-		ev_del(loop, usr2_fd);
-		close(usr2_fd);
 	}
 	close(kvm_fd);
 	return r;

@@ -49,6 +49,11 @@ struct qemu_vm {
 	bool gate_open;		/* the guest's UART is ready for input */
 	bool query_pending;	/* an IER/LCR query is in flight */
 	bool panicked;		/* QMP reported GUEST_PANICKED */
+	bool reset_exit;	/* QEMU ends because the guest rebooted (no_reboot) */
+	bool paused;		/* STOP seen, RESUME not yet */
+	unsigned boots;
+	uint64_t memory_mib;
+	unsigned vcpus;
 	bool qmp_ready;
 	int qmp_step;		/* which reply we wait for */
 	uint8_t ier, lcr;
@@ -208,13 +213,26 @@ static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
 		const char *ev = json_object_get_string(v);
 		if (strcmp(ev, "GUEST_PANICKED") == 0) {
 			vm->panicked = true;
+		} else if (strcmp(ev, "STOP") == 0) {
+			vm->paused = true;
+		} else if (strcmp(ev, "RESUME") == 0) {
+			vm->paused = false;
+		} else if (strcmp(ev, "SHUTDOWN") == 0) {
+			struct json_object *data, *reason;
+			if (json_object_object_get_ex(msg, "data", &data) &&
+			    json_object_object_get_ex(data, "reason", &reason) &&
+			    strcmp(json_object_get_string(reason), "guest-reset") == 0)
+				vm->reset_exit = true;
 		} else if (strcmp(ev, "RESET") == 0) {
+			vm->boots++;
 			/* the guest will re-open its UART: hold input again */
 			vm->gate_open = false;
 			gate_arm(vm, true);
 		}
 		return;
 	}
+	if (json_object_object_get_ex(msg, "id", NULL))
+		return;	/* a control command's reply (fire and forget) */
 	if (json_object_object_get_ex(msg, "return", &v)) {
 		if (vm->qmp_step == -1) {
 			vm->qmp_ready = true;
@@ -287,6 +305,96 @@ static void qemu_on_timer(struct ev_loop *loop, int fd, uint32_t events, void *a
 	qmp_query_uart(arg);
 }
 
+/* --- control operations (engine.h), through QMP -------------------------------- */
+static int qemu_ctl_send(struct qemu_vm *vm, const char *cmd, struct err *err)
+{
+	char line[128];
+
+	if (!vm->qmp_ready)
+		return err_set(err, EAGAIN, "engine qemu: QEMU's monitor is not ready yet");
+	/* the id marks the reply as not the UART gate's (qmp_handle) */
+	snprintf(line, sizeof(line), "{\"execute\":\"%s\",\"id\":\"ctl\"}\n", cmd);
+	qmp_send(vm, line);
+	return 0;
+}
+
+static int qemu_ctl_pause(void *opaque, struct err *err)
+{
+	struct qemu_vm *vm = opaque;
+	int r = qemu_ctl_send(vm, "stop", err);
+
+	if (r == 0)
+		vm->paused = true;	/* STOP confirms */
+	return r;
+}
+
+static int qemu_ctl_resume(void *opaque, struct err *err)
+{
+	struct qemu_vm *vm = opaque;
+	int r = qemu_ctl_send(vm, "cont", err);
+
+	if (r == 0)
+		vm->paused = false;
+	return r;
+}
+
+static int qemu_ctl_power_button(void *opaque, struct err *err)
+{
+	struct qemu_vm *vm = opaque;
+
+	if (vm->paused)
+		return err_set(err, EBUSY, "the VM is paused: resume it first");
+	return qemu_ctl_send(vm, "system_powerdown", err);
+}
+
+static int qemu_ctl_reset(void *opaque, struct err *err)
+{
+	return qemu_ctl_send(opaque, "system_reset", err);
+}
+
+/* QEMU's CPU time (utime + stime) from /proc/PID/stat. */
+static uint64_t qemu_cpu_ns(pid_t pid)
+{
+	char path[64], buf[1024];
+	unsigned long long ut = 0, st = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');	/* the command name may hold spaces */
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+				&ut, &st) != 2)
+		return 0;
+	return (ut + st) * (1000000000ULL / (uint64_t)sysconf(_SC_CLK_TCK));
+}
+
+static int qemu_ctl_stats(void *opaque, struct vm_stats *out, struct err *err)
+{
+	struct qemu_vm *vm = opaque;
+
+	(void)err;
+	out->paused = vm->paused;
+	out->cpu_time_ns = qemu_cpu_ns(vm->pid);
+	out->memory_mib = vm->memory_mib;
+	out->vcpus = vm->vcpus;
+	out->boots = vm->boots;
+	out->pid = vm->pid;
+	return 0;
+}
+
+static const struct vm_control_ops qemu_control_ops = {
+	.pause = qemu_ctl_pause,
+	.resume = qemu_ctl_resume,
+	.power_button = qemu_ctl_power_button,
+	.reset = qemu_ctl_reset,
+	.stats = qemu_ctl_stats,
+};
+
 /* --- the QEMU process ---------------------------------------------------------- */
 static int qemu_exit_status(struct qemu_vm *vm, int wstatus, struct err *err)
 {
@@ -294,6 +402,8 @@ static int qemu_exit_status(struct qemu_vm *vm, int wstatus, struct err *err)
 		log_error("guest crashed: kernel panic (pvpanic)");
 		return VM_EXIT_CRASH;
 	}
+	if (vm->reset_exit && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+		return VM_EXIT_REBOOT;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
 		return VM_EXIT_POWEROFF;
 	if (WIFEXITED(wstatus))
@@ -423,6 +533,11 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 	}
 	argv_push(argv, &argc, "-action");
 	argv_push(argv, &argc, "panic=exit-failure");
+	if (cfg->no_reboot) {
+		/* a guest reboot ends QEMU; SHUTDOWN's reason says it was one */
+		argv_push(argv, &argc, "-action");
+		argv_push(argv, &argc, "reboot=shutdown");
+	}
 	argv_push(argv, &argc, "-kernel");
 	argv_push(argv, &argc, cfg->kernel);
 	if (cfg->initrd) {
@@ -472,7 +587,10 @@ static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct co
 	if (vm == NULL)
 		return err_set(err, ENOMEM, "engine qemu: out of memory");
 	vm->loop = loop;
-	vm->cd = console_chardev(con);
+	vm->cd = cfg->serial ? cfg->serial : console_chardev(con);
+	vm->memory_mib = cfg->memory_mib;
+	vm->vcpus = cfg->vcpus;
+	vm->boots = 1;
 	vm->pid = -1;
 	vm->pidfd = -1;
 	vm->timer_fd = -1;
@@ -511,7 +629,13 @@ static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct co
 	}
 	gate_arm(vm, true);
 
+	if (cfg->control) {
+		cfg->control->opaque = vm;
+		cfg->control->ops = &qemu_control_ops;
+	}
 	r = ev_run(loop);
+	if (cfg->control)
+		cfg->control->ops = NULL;
 	if (r != INT32_MIN) {
 		/* Ctrl-A x or a signal: stop QEMU, politely first */
 		qmp_send(vm, "{\"execute\":\"quit\"}\n");

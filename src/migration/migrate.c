@@ -42,6 +42,8 @@
 #define IO_TIMEOUT_S		10	/* a destination silent this long is dead */
 #define MAX_ROUNDS		30
 
+enum { MIG_ACTIVE = 1, MIG_COMPLETED, MIG_FAILED };
+
 static double now_ms(void)
 {
 	struct timespec ts;
@@ -138,7 +140,12 @@ struct migrate_out {
 	uint64_t npages;
 	int result;		/* of the pre-copy thread */
 	struct err err;
-	/* progress */
+	/* progress (read by query-migrate on the loop thread while the
+	 * pre-copy thread writes them: approximate, never used for decisions) */
+	_Atomic int state;	/* MIG_ACTIVE, MIG_COMPLETED, MIG_FAILED */
+	double downtime_ms, t_end;
+	uint64_t remaining;	/* dirty pages after the last round */
+	double expected_ms;
 	unsigned rounds;
 	uint64_t pages_sent, zero_sent;
 	double t_start, bw;	/* bytes per ms of the last round */
@@ -271,6 +278,8 @@ static void *precopy_thread(void *arg)
 			break;
 		dirty = popcount_bm(m->bitmap, m->words);
 		double expect = m->bw > 0 ? dirty * (double)(PAGE + 8) / m->bw : 0;
+		m->remaining = dirty;
+		m->expected_ms = expect;
 		log_info("migrate: round %u: %llu pages sent (%.0f MiB/s), %llu dirty "
 			 "(%llu KiB) remaining, expected downtime %.1f ms",
 			 m->rounds, (unsigned long long)m->pages_sent, m->bw * 1000 / 1048576,
@@ -297,12 +306,16 @@ static void fail_resume(struct migrate_out *m, bool paused, const char *msg)
 	struct err e = { 0 };
 
 	vm_dirty_log(m->vm, false, &e);
-	if (paused && vm_resume(m->vm, &e) < 0) {
+	if (paused && vm_thaw(m->vm, &e) < 0) {
 		log_error("migrate: %s; and the guest cannot resume: %s", msg, e.msg);
 		ev_stop(m->loop, -EIO);
 	} else {
 		log_error("migrate: failed, the guest goes on here: %s", msg);
 	}
+	if (msg != m->err.msg)
+		snprintf(m->err.msg, sizeof(m->err.msg), "%s", msg);
+	atomic_store(&m->state, MIG_FAILED);
+	m->t_end = now_ms();
 	m->finished = true;
 	if (m->sock >= 0) {
 		close(m->sock);
@@ -352,16 +365,27 @@ static void on_switchover(struct ev_loop *loop, int fd, uint32_t events, void *a
 		return;
 	}
 	r = expect_msg(&m->rx, "started", m->target, &err);
+	if (r == -EPROTO) {
+		/* the destination said "fail": it does not run the guest */
+		fail_resume(m, true, err.msg);
+		return;
+	}
 	if (r < 0) {
 		/* "go" went out: the destination may be running the guest. Two
 		 * copies must never run: stay paused, and say so. */
 		log_error("migrate: %s after the switch-over; the guest stays paused here "
 			  "(it may run on the destination)", err.msg);
 		ev_stop(loop, VM_EXIT_MIGRATED);
+		snprintf(m->err.msg, sizeof(m->err.msg), "%s", err.msg);
+		atomic_store(&m->state, MIG_FAILED);
 		m->finished = true;
 		return;
 	}
 	double t_end = now_ms();
+	m->downtime_ms = t_end - t_pause;
+	m->t_end = t_end;
+	m->remaining = 0;
+	atomic_store(&m->state, MIG_COMPLETED);
 	log_info("migrate: done in %.0f ms, %u rounds, %llu pages (%llu zero), %.1f MiB sent; "
 		 "downtime %.1f ms (%llu pages in the last round, state sent in %.1f ms)",
 		 t_end - m->t_start, m->rounds, (unsigned long long)m->pages_sent,
@@ -427,6 +451,7 @@ int migrate_out_start(struct vm *vm, struct ev_loop *loop, const struct migrate_
 		goto fail;
 	}
 	m->thread_running = true;
+	atomic_store(&m->state, MIG_ACTIVE);
 	freeaddrinfo(res);
 	log_info("migrate: to %s, downtime limit %u ms", m->target, m->o.downtime_ms);
 	*out = m;
@@ -472,6 +497,26 @@ void migrate_out_free(struct migrate_out *m)
 bool migrate_out_finished(const struct migrate_out *m)
 {
 	return m->finished;
+}
+
+void migrate_out_status(const struct migrate_out *m, struct migrate_status *out)
+{
+	int st = atomic_load(&((struct migrate_out *)m)->state);
+
+	memset(out, 0, sizeof(*out));
+	snprintf(out->state, sizeof(out->state), "%s",
+		 st == MIG_COMPLETED ? "completed" : st == MIG_FAILED ? "failed" : "active");
+	if (st == MIG_FAILED)
+		snprintf(out->error, sizeof(out->error), "%.255s", m->err.msg);
+	out->rounds = m->rounds;
+	out->total_ms = (uint64_t)((m->t_end ? m->t_end : now_ms()) - m->t_start);
+	out->ram_total = m->vm->mem.size;
+	out->ram_sent = m->pages_sent * PAGE;
+	out->ram_remaining = m->remaining * PAGE;
+	out->bytes_sent = m->tx.bytes_io;
+	out->mib_per_s = m->bw * 1000 / 1048576;
+	out->expected_downtime_ms = m->expected_ms;
+	out->downtime_ms = m->downtime_ms;
 }
 
 /* --- destination ------------------------------------------------------------------ */

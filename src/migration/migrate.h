@@ -37,6 +37,9 @@ void migrate_out_cancel(struct migrate_out *m);
 void migrate_out_free(struct migrate_out *m);
 /* migrate_out_finished: it failed (the guest went on) or succeeded. */
 bool migrate_out_finished(const struct migrate_out *m);
+/* migrate_out_status: progress or outcome, for query-migrate. */
+struct migrate_status;
+void migrate_out_status(const struct migrate_out *m, struct migrate_status *out);
 
 /* The destination's side, for `domus migrate-receive`. */
 struct migrate_in;

@@ -144,7 +144,7 @@ void vmstate_quiesce(struct vm *vm)
 	char names[VIRTIO_LIST_MAX][32];
 	unsigned n;
 
-	vm_pause(vm);
+	vm_freeze(vm);
 	n = virtio_list(vm, vp, names);
 	for (unsigned i = 0; i < n; i++)
 		virtio_pci_quiesce(vp[i]);

@@ -135,6 +135,18 @@ static void vcpu_trace_first_run(struct vcpu *vcpu)
 		(long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
 }
 
+/* Wait outside KVM_RUN while the VM is paused (vm_pause counts us). */
+static void vcpu_park(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && !atomic_load(&vm->stopping))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *vcpu = arg;
@@ -151,6 +163,10 @@ static void *vcpu_thread(void *arg)
 	vcpu_trace_first_run(vcpu);
 
 	while (!atomic_load(&vm->stopping)) {
+		if (atomic_load(&vm->pause_req)) {
+			vcpu_park(vm);
+			continue;
+		}
 		if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				run->immediate_exit = 0;

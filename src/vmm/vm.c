@@ -12,6 +12,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/boot.h"
@@ -304,6 +305,8 @@ static int vm_build(struct vm **out, const struct vm_config *cfg, int kvm_fd,
 	vm->mem.fd = -1;
 	vm->trace = getenv("DOMUS_TRACE") != NULL;
 	vm->cpuid = cpuid;
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	iobus_init(&vm->pio);
 	iobus_init(&vm->mmio);
 	vm->req_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -374,12 +377,12 @@ int vm_create_restore(struct vm **out, const struct vm_config *cfg, int kvm_fd,
 	return vm_build(out, cfg, kvm_fd, console, loop, cpuid, err);
 }
 
-void vm_pause(struct vm *vm)
+void vm_freeze(struct vm *vm)
 {
 	vm_stop(vm);
 }
 
-int vm_resume(struct vm *vm, struct err *err)
+int vm_thaw(struct vm *vm, struct err *err)
 {
 	atomic_store(&vm->stopping, false);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
@@ -449,9 +452,41 @@ int vm_start(struct vm *vm, struct err *err)
 	return 0;
 }
 
+void vm_pause(struct vm *vm)
+{
+	struct timespec deadline;
+
+	atomic_store(&vm->pause_req, true);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < vm->nr_vcpus && !atomic_load(&vm->stopping))
+		if (pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &deadline) != 0)
+			break;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+bool vm_paused(struct vm *vm)
+{
+	return atomic_load(&vm->pause_req);
+}
+
 void vm_stop(struct vm *vm)
 {
 	atomic_store(&vm->stopping, true);
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)

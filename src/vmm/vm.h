@@ -84,6 +84,12 @@ struct vm {
 	_Atomic bool stopping;		/* vCPUs leave KVM_RUN and exit */
 	char error[256];		/* for VM_STOP_ERROR */
 	bool trace;			/* DOMUS_TRACE: print boot milestones */
+
+	/* Pausing: vCPUs park outside KVM_RUN while pause_req is set. */
+	_Atomic bool pause_req;
+	pthread_mutex_t pause_lock;	/* parked, and the waits below */
+	pthread_cond_t pause_cond;	/* parked changed, or pause_req cleared */
+	unsigned parked;		/* vCPU threads parked */
 };
 
 /* vm_create: a VM for (cfg) on (kvm_fd) with the kernel loaded and devices
@@ -98,10 +104,12 @@ int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct c
 int vm_create_restore(struct vm **out, const struct vm_config *cfg, int kvm_fd,
 		      struct chardev *console, struct ev_loop *loop, struct kvm_cpuid2 *cpuid,
 		      struct err *err);
-/* vm_pause: stop the vCPUs (joined; each completed its last I/O exit, so
- * the registers KVM reports are whole). vm_resume: run them again. */
-void vm_pause(struct vm *vm);
-int vm_resume(struct vm *vm, struct err *err);
+/* vm_freeze: end the vCPU threads (joined; each completed its last I/O
+ * exit, so the registers KVM reports are whole), for a snapshot or the
+ * switch-over of a migration. vm_thaw: threads again (a failed migration).
+ * Unlike vm_pause, nothing of the guest runs or waits in a vCPU thread. */
+void vm_freeze(struct vm *vm);
+int vm_thaw(struct vm *vm, struct err *err);
 /* vm_dirty_log: turn KVM's dirty page logging (and the devices' own
  * tracking, gmem_track_*) on or off for all RAM. */
 int vm_dirty_log(struct vm *vm, bool on, struct err *err);
@@ -115,6 +123,15 @@ int vm_start(struct vm *vm, struct err *err);
 void vm_post(struct vm *vm, int reason);
 /* vm_take_request: the pending reason (0 if none), cleared. Monitor only. */
 int vm_take_request(struct vm *vm);
+/* vm_pause: stop running guest code: every vCPU leaves KVM_RUN and parks
+ * until vm_resume. Returns once all have parked (or 2 s passed: a vCPU that
+ * already ended, on a VM that is stopping). Devices keep their state; the
+ * loop keeps serving them. Monitor thread. */
+void vm_pause(struct vm *vm);
+/* vm_resume: let parked vCPUs run again. */
+void vm_resume(struct vm *vm);
+/* vm_paused: whether a pause is in effect. */
+bool vm_paused(struct vm *vm);
 /* vm_stop: make every vCPU leave KVM_RUN and join the threads. */
 void vm_stop(struct vm *vm);
 void vm_destroy(struct vm *vm);
