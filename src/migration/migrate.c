@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "backends/disk/disk.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/ev.h"
@@ -301,10 +302,37 @@ out:
 	return NULL;
 }
 
+/* The disks' locks: the source lets go just before "go", and takes them
+ * back if the guest stays. */
+static void disks_unlock(struct vm *vm)
+{
+	for (unsigned i = 0; vm->cfg->disks && i < vm->cfg->nr_disks; i++)
+		disk_unlock(vm->cfg->disks[i]);
+}
+
+static int disks_lock(struct vm *vm, unsigned wait_ms, struct err *err)
+{
+	for (unsigned i = 0; vm->cfg->disks && i < vm->cfg->nr_disks; i++) {
+		int r;
+		for (unsigned t = 0;; t += 20) {
+			struct err e = { 0 };
+			r = disk_lock(vm->cfg->disks[i], &e);
+			if (r == 0)
+				break;
+			if (t >= wait_ms)
+				return err_set(err, -r, "%s", e.msg);
+			usleep(20000);
+		}
+	}
+	return 0;
+}
+
 static void fail_resume(struct migrate_out *m, bool paused, const char *msg)
 {
 	struct err e = { 0 };
 
+	if (paused && disks_lock(m->vm, 0, &e) < 0)
+		log_error("migrate: %s (the guest goes on without the lock)", e.msg);
 	vm_dirty_log(m->vm, false, &e);
 	if (paused && vm_thaw(m->vm, &e) < 0) {
 		log_error("migrate: %s; and the guest cannot resume: %s", msg, e.msg);
@@ -358,6 +386,8 @@ static void on_switchover(struct ev_loop *loop, int fd, uint32_t events, void *a
 	/* Past this point the destination may run the guest: "go" is the
 	 * commit. A failure to send it still resumes here (the destination,
 	 * without "go", gives up). */
+	if (r == 0)
+		disks_unlock(m->vm);
 	if (r == 0 && (r = send_msg(&m->tx, "go", NULL)) < 0)
 		err_setsys(&err, -r, "sending to %s", m->target);
 	if (r < 0) {
@@ -575,6 +605,9 @@ int migrate_in_accept(const char *addr, struct migrate_in **out, struct err *err
 	r = vmconfig_read(&m->rx, &m->vc, err);
 	if (r < 0)
 		goto fail;
+	/* the source holds the disks' locks until the switch-over */
+	for (unsigned i = 0; i < m->vc.cfg.nr_disks; i++)
+		m->vc.disks[i].unlocked = true;
 	freeaddrinfo(res);
 	*out = m;
 	return 0;
@@ -660,6 +693,12 @@ static int in_load(void *arg, struct vm *vm, struct err *err)
 		return err_setsys(err, -r, "the source went away");
 	/* Without "go" the source keeps the guest: we must not run it. */
 	r = expect_msg(&m->rx, "go", "the source", err);
+	if (r < 0)
+		return r;
+	/* The source let go of the disks before "go". */
+	r = disks_lock(vm, 2000, err);
+	if (r < 0)
+		send_msg(&m->tx, "fail", err->msg);
 	return r;
 }
 

@@ -226,6 +226,23 @@ int vmstate_read_cpuid(struct stream *s, int kvm_fd, struct kvm_cpuid2 **out, st
 	sup = cpuid_supported(kvm_fd, err);
 	if (sup == NULL)
 		return -ENOMEM;
+	/* Tests: DOMUS_TEST_HIDE_CPUID="FN.INDEX.REG:MASK" (REG eax..edx) makes
+	 * this host pretend it lacks those feature bits, to check a destination
+	 * with a lesser CPU refuses the guest. */
+	const char *hide = getenv("DOMUS_TEST_HIDE_CPUID");
+	unsigned fn, idx;
+	char reg[4];
+	unsigned long mask;
+	if (hide && sscanf(hide, "%x.%u.e%1[a-d]x:%lx", &fn, &idx, reg, &mask) == 4) {
+		for (unsigned i = 0; i < sup->nent; i++) {
+			struct kvm_cpuid_entry2 *e = &sup->entries[i];
+			if (e->function != fn || e->index != idx)
+				continue;
+			uint32_t *rp = reg[0] == 'a' ? &e->eax : reg[0] == 'b' ? &e->ebx
+				     : reg[0] == 'c' ? &e->ecx : &e->edx;
+			*rp &= ~(uint32_t)mask;
+		}
+	}
 	r = kvmstate_check_cpuid(sec.data, sec.len, sec.version, sup, out, err);
 	free(sup);
 	return r;
