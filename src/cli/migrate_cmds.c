@@ -188,8 +188,9 @@ int cmd_migrate(int argc, char **argv)
 			last_round = rounds;
 		}
 		if (strcmp(s, "completed") == 0) {
-			printf("Migration: completed in %.0f ms, downtime %.1f ms\n", jd(st, "total-ms"),
-			       jd(st, "downtime-ms"));
+			printf("Migration: completed in %.0f ms, downtime %.1f ms, %.1f MiB sent\n",
+			       jd(st, "total-ms"), jd(st, "downtime-ms"),
+			       jd(st, "bytes-sent") / 1048576);
 			json_object_put(st);
 			return 0;
 		}

@@ -203,6 +203,9 @@ static int kvm_ctl_query_migrate(void *opaque, struct migrate_status *out, struc
 		return 0;
 	}
 	migrate_out_status(mon->mig, out);
+	/* the outcome is told: a migrated VM ends (after this reply) */
+	if (strcmp(out->state, "completed") == 0)
+		ev_stop(mon->loop, VM_EXIT_MIGRATED);
 	return 0;
 }
 

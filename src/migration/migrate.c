@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -130,7 +131,7 @@ struct migrate_out {
 	struct ev_loop *loop;
 	struct migrate_opts o;
 	char target[300];
-	int sock, evfd;
+	int sock, evfd, tfd;
 	pthread_t thread;
 	bool thread_running;
 	bool finished;		/* done or failed: nothing more will happen */
@@ -351,6 +352,24 @@ static void fail_resume(struct migrate_out *m, bool paused, const char *msg)
 	}
 }
 
+static void on_post_migrate(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	(void)fd;
+	(void)events;
+	(void)arg;
+	ev_stop(loop, VM_EXIT_MIGRATED);
+}
+
+static void post_migrate_timer(struct migrate_out *m)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = 3 } };
+
+	m->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (m->tfd < 0 || timerfd_settime(m->tfd, 0, &its, NULL) < 0 ||
+	    ev_add(m->loop, m->tfd, EPOLLIN, on_post_migrate, m) < 0)
+		ev_stop(m->loop, VM_EXIT_MIGRATED);
+}
+
 /* On the loop's thread: the pre-copy thread is done; stop and copy. */
 static void on_switchover(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -383,6 +402,7 @@ static void on_switchover(struct ev_loop *loop, int fd, uint32_t events, void *a
 	double t_sent = now_ms();
 	if (r == 0)
 		r = expect_msg(&m->rx, "ready", m->target, &err);
+	double t_ready = now_ms();
 	/* Past this point the destination may run the guest: "go" is the
 	 * commit. A failure to send it still resumes here (the destination,
 	 * without "go", gives up). */
@@ -416,13 +436,18 @@ static void on_switchover(struct ev_loop *loop, int fd, uint32_t events, void *a
 	m->t_end = t_end;
 	m->remaining = 0;
 	atomic_store(&m->state, MIG_COMPLETED);
+	/* The guest runs at the destination; this VM stays paused a moment so
+	 * `domus migrate` can read the outcome (query-migrate ends it at
+	 * once), as QEMU's source waits in "postmigrate". */
+	post_migrate_timer(m);
 	log_info("migrate: done in %.0f ms, %u rounds, %llu pages (%llu zero), %.1f MiB sent; "
-		 "downtime %.1f ms (%llu pages in the last round, state sent in %.1f ms)",
+		 "downtime %.1f ms (%llu pages in the last round, state sent in %.1f ms, "
+		 "destination ready %.1f ms later, running %.1f ms after that)",
 		 t_end - m->t_start, m->rounds, (unsigned long long)m->pages_sent,
 		 (unsigned long long)m->zero_sent, (double)m->tx.bytes_io / 1048576,
-		 t_end - t_pause, (unsigned long long)last, t_sent - t_pause);
+		 t_end - t_pause, (unsigned long long)last, t_sent - t_pause, t_ready - t_sent,
+		 t_end - t_ready);
 	m->finished = true;
-	ev_stop(loop, VM_EXIT_MIGRATED);
 }
 
 int migrate_out_start(struct vm *vm, struct ev_loop *loop, const struct migrate_opts *o,
@@ -445,7 +470,7 @@ int migrate_out_start(struct vm *vm, struct ev_loop *loop, const struct migrate_
 		m->o.max_rounds = MAX_ROUNDS;
 	snprintf(m->target, sizeof(m->target), "%s", o->target);
 	m->o.target = m->target;
-	m->sock = m->evfd = -1;
+	m->sock = m->evfd = m->tfd = -1;
 	m->npages = vm->mem.size / PAGE;
 	m->words = (size_t)(m->npages + 63) / 64;
 	m->bitmap = calloc(m->words, sizeof(uint64_t));
@@ -520,6 +545,10 @@ void migrate_out_free(struct migrate_out *m)
 		close(m->sock);
 	if (m->evfd >= 0)
 		close(m->evfd);
+	if (m->tfd >= 0) {
+		ev_del(m->loop, m->tfd);
+		close(m->tfd);
+	}
 	free(m->bitmap);
 	free(m);
 }
@@ -557,7 +586,7 @@ struct migrate_in {
 	struct vmconfig vc;
 	struct vm_incoming inc;
 	uint64_t pages;
-	double t0;
+	double t0, t_loaded, t_go;
 };
 
 int migrate_in_accept(const char *addr, struct migrate_in **out, struct err *err)
@@ -688,6 +717,7 @@ static int in_load(void *arg, struct vm *vm, struct err *err)
 		send_msg(&m->tx, "fail", err->msg);
 		return r;
 	}
+	m->t_loaded = now_ms();
 	r = send_msg(&m->tx, "ready", NULL);
 	if (r < 0)
 		return err_setsys(err, -r, "the source went away");
@@ -695,6 +725,7 @@ static int in_load(void *arg, struct vm *vm, struct err *err)
 	r = expect_msg(&m->rx, "go", "the source", err);
 	if (r < 0)
 		return r;
+	m->t_go = now_ms();
 	/* The source let go of the disks before "go". */
 	r = disks_lock(vm, 2000, err);
 	if (r < 0)
@@ -710,8 +741,10 @@ static int in_started(void *arg, struct vm *vm, struct err *err)
 	(void)err;
 	if (send_msg(&m->tx, "started", NULL) < 0)
 		log_error("migrate-receive: the source did not hear that the guest runs here");
-	log_info("migrate-receive: guest running here, %llu pages received in %.0f ms",
-		 (unsigned long long)m->pages, now_ms() - m->t0);
+	double t = now_ms();
+	log_info("migrate-receive: guest running here, %llu pages received in %.0f ms "
+		 "(\"go\" %.1f ms after ready, running %.1f ms after \"go\")",
+		 (unsigned long long)m->pages, t - m->t0, m->t_go - m->t_loaded, t - m->t_go);
 	close(m->sock);
 	m->sock = -1;
 	return 0;
