@@ -264,12 +264,18 @@ static void *precopy_thread(void *arg)
 		uint64_t before = m->tx.offset, dirty = popcount_bm(m->bitmap, m->words);
 
 		r = send_pages(m, m->bitmap);
-		if (r == 0)
+		/* The round ends when the destination has the pages, not when the
+		 * socket took them: else the buffers' backlog (megabytes) would
+		 * drain during the downtime, and the rate would be the buffers'. */
+		if (r == 0 && (r = stream_put_section(&m->tx, "sync", 1, "", 0)) == 0)
 			r = stream_flush(&m->tx);
 		if (r < 0) {
 			err_setsys(&m->err, -r, "sending memory to %s", m->target);
 			break;
 		}
+		r = expect_msg(&m->rx, "synced", m->target, &m->err);
+		if (r < 0)
+			break;
 		double dt = now_ms() - t0;
 		if (dt < 0.001)
 			dt = 0.001;
@@ -669,6 +675,11 @@ static int in_ram_cb(void *arg, struct vm *vm, struct stream *s, const struct se
 	size_t off = 4;
 
 	(void)s;
+	if (strcmp(sec->name, "sync") == 0) {
+		/* everything before it is in guest RAM now */
+		int r = send_msg(&m->tx, "synced", NULL);
+		return r < 0 ? err_setsys(err, -r, "the source went away") : 0;
+	}
 	if (strcmp(sec->name, "ram") == 0) {
 		struct buf_reader r;
 		uint64_t size;

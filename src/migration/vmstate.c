@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arch/x86/cpuid.h"
 #include "common/buf.h"
@@ -262,10 +263,28 @@ int vmstate_load(struct vm *vm, struct stream *s, vmstate_ram_cb ram, void *arg,
 
 	if (seen_cpu == NULL)
 		return err_set(err, ENOMEM, "out of memory");
+	bool trace = getenv("DOMUS_TRACE") != NULL;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	while ((r = stream_get_section(s, &sec, err)) == 1) {
 		unsigned id;
 		char tail;
 
+		if (trace) {
+			/* for tuning the switch-over: what each section costs */
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			fprintf(stderr, "domus-trace: section %s after %.2f ms\n", sec.name,
+				(t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) / 1e6);
+			t0 = t1;
+		}
+
+		if (strcmp(sec.name, "sync") == 0 && seen_ram) {
+			/* a migration round ends: the RAM callback answers */
+			r = ram(arg, vm, s, &sec, err);
+			if (r < 0)
+				goto out;
+			continue;
+		}
 		if (strcmp(sec.name, "ram") == 0 || strcmp(sec.name, "ramz") == 0 ||
 		    strcmp(sec.name, "pages") == 0) {
 			/* the "ram" descriptor first, once; its chunks after it */
