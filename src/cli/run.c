@@ -95,9 +95,10 @@ static int open_disks(const struct vm_config *cfg, struct disk **disks, struct e
 
 /* run_machine: open the disks, choose the engine, put the console (or the
  * serial socket) here, serve the control socket, and run (cfg) until it
- * ends; the exit status. (must_kvm): a VM from saved state. */
+ * ends; the exit status. (force): the engine a VM from saved state needs
+ * (ENGINE_AUTO: as cfg says). */
 static int run_machine(struct vm_config *cfg, const char *control_path, const char *serial_socket,
-		       bool must_kvm)
+		       enum engine_kind force)
 {
 	static struct disk *disks[VM_DISKS_MAX];
 	struct err err = { 0 };
@@ -116,8 +117,8 @@ static int run_machine(struct vm_config *cfg, const char *control_path, const ch
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	if (must_kvm)
-		cfg->engine = ENGINE_KVM;
+	if (force != ENGINE_AUTO)
+		cfg->engine = force;
 	if (engine_select(cfg, &engine, why, sizeof(why), &err) < 0) {
 		close_disks(disks, cfg->nr_disks, true);
 		log_error("%s", err.msg);
@@ -240,6 +241,35 @@ static int restore_started(void *arg, struct vm *vm, struct err *err)
 	return 0;
 }
 
+/* A QEMU-engine snapshot: QEMU's own stream in the "qemu" section, checked
+ * to be whole (the end marker after it), then read by QEMU from the file. */
+static int run_restore_qemu(const struct run_args *args, struct vmconfig *vc, struct stream *s,
+			    int fd)
+{
+	struct section sec;
+	struct err err = { 0 };
+	int r = stream_get_section(s, &sec, &err);
+	uint64_t off;
+
+	if (r == 1 && (strcmp(sec.name, "qemu") != 0 || !(sec.flags & STREAM_F_BULK)))
+		r = err_set(&err, EINVAL, "snapshot corrupt: no QEMU state after the configuration");
+	off = sec.bulk_offset;
+	if (r == 1 && (r = stream_skip(s, sec.bulk_len)) == 0)
+		r = stream_get_section(s, &sec, &err);
+	if (r == 1)
+		r = err_set(&err, EINVAL, "snapshot corrupt: a section after the QEMU state");
+	if (r < 0) {
+		log_error("restore %s: %s", args->restore, err.msg[0] ? err.msg : "truncated");
+		return VM_EXIT_ERROR;
+	}
+	if (lseek(fd, (off_t)off, SEEK_SET) < 0) {
+		log_error("restore %s: %s", args->restore, strerror(errno));
+		return VM_EXIT_ERROR;
+	}
+	vc->cfg.qemu_incoming_fd = fd;
+	return run_machine(&vc->cfg, args->control_path, args->serial_socket, ENGINE_QEMU);
+}
+
 /* domus run --restore FILE */
 static int run_restore(const struct run_args *args)
 {
@@ -260,6 +290,12 @@ static int run_restore(const struct run_args *args)
 		close(fd);
 		return VM_EXIT_ERROR;
 	}
+	if (vc.cfg.engine == ENGINE_QEMU) {
+		status = run_restore_qemu(args, &vc, &rc.s, fd);
+		stream_close(&rc.s);
+		close(fd);
+		return status;
+	}
 	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (kvm_fd < 0 || vmstate_read_cpuid(&rc.s, kvm_fd, &inc.cpuid, &err) < 0) {
 		log_error("restore %s: %s", args->restore,
@@ -273,7 +309,7 @@ static int run_restore(const struct run_args *args)
 	}
 	close(kvm_fd);
 	vc.cfg.incoming = &inc;
-	status = run_machine(&vc.cfg, args->control_path, args->serial_socket, true);
+	status = run_machine(&vc.cfg, args->control_path, args->serial_socket, ENGINE_KVM);
 	free(inc.cpuid);	/* NULL once the engine took it */
 	stream_close(&rc.s);
 	close(fd);
@@ -309,7 +345,7 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	return run_machine(&args.cfg, args.control_path, args.serial_socket, false);
+	return run_machine(&args.cfg, args.control_path, args.serial_socket, ENGINE_AUTO);
 }
 
 static const char migrate_receive_usage[] =
@@ -334,22 +370,35 @@ int cmd_migrate_receive(int argc, char **argv)
 		fputs(migrate_receive_usage, stderr);
 		return VM_EXIT_USAGE;
 	}
-	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (kvm_fd < 0) {
-		log_error("migrate-receive: /dev/kvm: %s (the KVM engine receives migrations)",
-			  strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	if (migrate_in_accept(argv[1], &m, &err) < 0) {
+		log_error("migrate-receive: %s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	signal(SIGPIPE, SIG_IGN);
-	if (migrate_in_accept(argv[1], &m, &err) < 0 ||
-	    migrate_in_check_cpu(m, kvm_fd, &err) < 0) {
-		log_error("migrate-receive: %s", err.msg);
-		close(kvm_fd);
+	if (migrate_in_config(m)->engine == ENGINE_QEMU) {
+		/* QEMU to QEMU: its own migration, on this connection */
+		if (migrate_in_qemu(m, &err) < 0) {
+			log_error("migrate-receive: %s", err.msg);
+			migrate_in_free(m);
+			return VM_EXIT_ERROR;
+		}
+		status = run_machine(migrate_in_config(m), NULL, NULL, ENGINE_QEMU);
+		migrate_in_free(m);
+		return status;
+	}
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0 || migrate_in_check_cpu(m, kvm_fd, &err) < 0) {
+		if (kvm_fd < 0)
+			migrate_in_refuse(m, "the destination has no /dev/kvm");
+		log_error("migrate-receive: %s", kvm_fd < 0 ? "/dev/kvm: cannot open it (the KVM "
+				"engine receives migrations)" : err.msg);
+		if (kvm_fd >= 0)
+			close(kvm_fd);
 		migrate_in_free(m);
 		return VM_EXIT_ERROR;
 	}
 	close(kvm_fd);
-	status = run_machine(migrate_in_config(m), NULL, NULL, true);
+	status = run_machine(migrate_in_config(m), NULL, NULL, ENGINE_KVM);
 	migrate_in_free(m);
 	return status;
 }

@@ -64,6 +64,9 @@ struct vm_config {
 	struct vm_control *control;
 	/* NULL: boot the kernel; else start from saved state (KVM engine). */
 	struct vm_incoming *incoming;
+	/* QEMU engine: QEMU's state comes from this fd (a snapshot file at its
+	 * QEMU part, or the migration socket): -incoming fd:N; 0: none. */
+	int qemu_incoming_fd;
 };
 
 /* An outgoing live migration, as query-migrate reports it. */

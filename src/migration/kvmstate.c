@@ -172,12 +172,15 @@ int kvmstate_save_vcpu(int kvm_fd, int fd, struct buf *out, struct err *err)
 	}
 	unsigned got = 0;
 	for (unsigned i = 0; i < n; i++) {
-		struct {
+		union {
 			struct kvm_msrs h;
-			struct kvm_msr_entry e;
-		} one = { .h.nmsrs = 1, .e.index = idx[i] };
+			uint8_t raw[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+		} one;
+		memset(&one, 0, sizeof(one));
+		one.h.nmsrs = 1;
+		one.h.entries[0].index = idx[i];
 		if (ioctl(fd, KVM_GET_MSRS, &one) == 1)
-			msrs->entries[got++] = one.e;
+			msrs->entries[got++] = one.h.entries[0];
 	}
 	msrs->nmsrs = got;
 	put_rec(out, REC_MSRS, msrs, sizeof(*msrs) + got * sizeof(struct kvm_msr_entry));

@@ -57,11 +57,12 @@ static double now_ms(void)
 static bool page_zero(const uint8_t *p)
 {
 	const uint64_t *q = (const uint64_t *)(const void *)p;
+	uint64_t acc = 0;
 
+	/* no early exit: the compiler turns this into vector ORs */
 	for (unsigned i = 0; i < PAGE / 8; i++)
-		if (q[i])
-			return false;
-	return true;
+		acc |= q[i];
+	return acc == 0;
 }
 
 static void sock_timeouts(int fd)
@@ -154,8 +155,9 @@ struct migrate_out {
 };
 
 /* send_pages: the pages set in (bm) (cleared as they go): their current
- * contents, zero pages as a flag. */
-static int send_pages(struct migrate_out *m, uint64_t *bm)
+ * contents, zero pages as a flag (or not at all in the first round: the
+ * destination's RAM starts zeroed). */
+static int send_pages(struct migrate_out *m, uint64_t *bm, bool first)
 {
 	uint8_t *sec = malloc(4 + PAGES_PER_SECTION * (8 + PAGE));
 	uint32_t n = 0;
@@ -177,6 +179,8 @@ static int send_pages(struct migrate_out *m, uint64_t *bm)
 				break;
 			e = pg << 12;
 			if (page_zero(p)) {
+				if (first)
+					continue;
 				e |= PAGE_ZERO;
 				memcpy(sec + len, &e, 8);
 				len += 8;
@@ -230,8 +234,8 @@ static void mark_all_data(struct migrate_out *m)
 				continue;
 			}
 		}
-		if (!page_zero(mem->base + pg * PAGE))
-			m->bitmap[pg / 64] |= 1ULL << (pg % 64);
+		/* zero pages are found (and skipped) when sent */
+		m->bitmap[pg / 64] |= 1ULL << (pg % 64);
 	}
 }
 
@@ -259,11 +263,12 @@ static void *precopy_thread(void *arg)
 	buf_free(&b);
 	r = stream_put_section(&m->tx, "ram", RAM_VERSION, desc, 16);
 	mark_all_data(m);
+	uint64_t prev_dirty = UINT64_MAX;
 	for (m->rounds = 1; r == 0; m->rounds++) {
 		double t0 = now_ms();
 		uint64_t before = m->tx.offset, dirty = popcount_bm(m->bitmap, m->words);
 
-		r = send_pages(m, m->bitmap);
+		r = send_pages(m, m->bitmap, m->rounds == 1);
 		/* The round ends when the destination has the pages, not when the
 		 * socket took them: else the buffers' backlog (megabytes) would
 		 * drain during the downtime, and the rate would be the buffers'. */
@@ -293,8 +298,14 @@ static void *precopy_thread(void *arg)
 			 m->rounds, (unsigned long long)m->pages_sent, m->bw * 1000 / 1048576,
 			 (unsigned long long)dirty, (unsigned long long)dirty * 4,
 			 expect);
-		if (expect <= m->o.downtime_ms || m->rounds >= m->o.max_rounds)
+		/* Under the limit, go on while rounds still shrink what is left
+		 * (each costs a round trip): the downtime gets as short as the
+		 * guest's dirtying rate allows, not just short enough. */
+		if (m->rounds >= m->o.max_rounds ||
+		    (expect <= m->o.downtime_ms &&
+		     (dirty <= 64 || (prev_dirty != UINT64_MAX && dirty * 10 >= prev_dirty * 9))))
 			break;
+		prev_dirty = dirty;
 		if (atomic_load(&m->cancel)) {
 			r = err_set(&m->err, ECANCELED, "cancelled");
 			break;
@@ -399,7 +410,7 @@ static void on_switchover(struct ev_loop *loop, int fd, uint32_t events, void *a
 	vmstate_quiesce(m->vm);
 	r = vm_dirty_take(m->vm, m->bitmap, &err);
 	uint64_t last = popcount_bm(m->bitmap, m->words);
-	if (r == 0 && (r = send_pages(m, m->bitmap)) < 0)
+	if (r == 0 && (r = send_pages(m, m->bitmap, false)) < 0)
 		err_setsys(&err, -r, "sending memory to %s", m->target);
 	if (r == 0)
 		r = vmstate_save_devices(m->vm, &m->tx, &err);
@@ -793,4 +804,15 @@ void migrate_in_free(struct migrate_in *m)
 	if (m->sock >= 0)
 		close(m->sock);
 	free(m);
+}
+
+int migrate_in_qemu(struct migrate_in *m, struct err *err)
+{
+	int r = send_msg(&m->tx, "accept", NULL);
+
+	if (r < 0)
+		return err_setsys(err, -r, "the source went away");
+	/* from here the socket carries QEMU's own migration stream */
+	m->vc.cfg.qemu_incoming_fd = m->sock;
+	return 0;
 }

@@ -53,6 +53,9 @@ struct vm_config *migrate_in_config(struct migrate_in *m);
  * the guest; answers the source either way (refused before any memory is
  * sent). Then fills cfg->incoming. 0 or -errno with (err) set. */
 int migrate_in_check_cpu(struct migrate_in *m, int kvm_fd, struct err *err);
+/* migrate_in_qemu: a QEMU-engine source: accept, and let the QEMU we start
+ * read its migration from the socket (cfg->qemu_incoming_fd). */
+int migrate_in_qemu(struct migrate_in *m, struct err *err);
 /* migrate_in_refuse: tell the source why we give up (before the check). */
 void migrate_in_refuse(struct migrate_in *m, const char *why);
 void migrate_in_free(struct migrate_in *m);

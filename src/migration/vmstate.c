@@ -54,6 +54,11 @@ int vmconfig_save(const struct vm_config *cfg, struct buf *out)
 	}
 	put_str(out, cfg->vconsole_path);
 	put_str(out, cfg->cmdline);
+	/* which engine made it; the QEMU engine also needs the boot files (QEMU
+	 * rebuilds its option ROMs from them and checks they match) */
+	buf_put_u8(out, cfg->engine == ENGINE_QEMU ? 1 : 0);
+	put_str(out, cfg->engine == ENGINE_QEMU ? cfg->kernel : NULL);
+	put_str(out, cfg->engine == ENGINE_QEMU ? cfg->initrd : NULL);
 	return out->failed ? -ENOMEM : 0;
 }
 
@@ -84,8 +89,12 @@ int vmconfig_load(const void *data, size_t len, uint32_t version, struct vmconfi
 		d->readonly = ro;
 		d->direct = direct;
 	}
+	uint8_t qemu;
 	if (!get_str(&r, out->vconsole, sizeof(out->vconsole)) ||
-	    !get_str(&r, out->cmdline, sizeof(out->cmdline)) || r.off != r.len)
+	    !get_str(&r, out->cmdline, sizeof(out->cmdline)) || !buf_get_u8(&r, &qemu) ||
+	    qemu > 1 || !get_str(&r, out->kernel, sizeof(out->kernel)) ||
+	    !get_str(&r, out->initrd, sizeof(out->initrd)) || r.off != r.len ||
+	    (qemu && out->kernel[0] == '\0'))
 		goto bad;
 	out->cfg.memory_mib = mem;
 	out->cfg.vcpus = vcpus;
@@ -93,7 +102,9 @@ int vmconfig_load(const void *data, size_t len, uint32_t version, struct vmconfi
 	out->cfg.disk_opts = out->disks;
 	out->cfg.vconsole_path = out->vconsole[0] ? out->vconsole : NULL;
 	out->cfg.cmdline = out->cmdline;
-	out->cfg.engine = ENGINE_KVM;
+	out->cfg.engine = qemu ? ENGINE_QEMU : ENGINE_KVM;
+	out->cfg.kernel = out->kernel[0] ? out->kernel : NULL;
+	out->cfg.initrd = out->initrd[0] ? out->initrd : NULL;
 	return 0;
 bad:
 	return err_set(err, EINVAL, "VM state stream corrupt: bad machine configuration");

@@ -28,6 +28,8 @@ struct vmconfig {
 	struct disk_opts disks[VM_DISKS_MAX];
 	char vconsole[4096];
 	char cmdline[4096];
+	char kernel[4096];	/* QEMU engine: the boot files */
+	char initrd[4096];
 };
 
 /* vmconfig_save: (cfg) as the "config" section's payload. */
