@@ -201,3 +201,33 @@ def test_destination_cpu_lacking_a_feature_is_refused(l1):
     assert not re.search(r"round \d+:", src), src[-1500:]
     assert "SRC_ALIVE=1" in out
     assert "DST_ALIVE" not in out, "the destination stayed after refusing"
+
+
+def test_migration_loses_no_disk_write(l1):
+    # The guest writes its counter into sector (i % 200) of its disk with
+    # fsync before printing it; the disk is shared storage (the same path in
+    # both "hosts"). After the migration every number printed is on disk.
+    disk_cl = ("i=0;while,:;do,echo,$i|dd,of=/dev/vda,bs=512,seek=$((i%200)),conv=fsync,"
+               "2>/dev/null;echo,C$i;i=$((i+1));sleep,0.05;done")
+    global COUNTER
+    saved, COUNTER = COUNTER, disk_cl
+    try:
+        script = migrate_script(port=4448, disk=f"--disk {W}/mdisk.img,size=4M")
+    finally:
+        COUNTER = saved
+    script = f"rm -f {W}/mdisk.img\n" + script + f"""
+        last=$(grep -o '^C[0-9]*' {W}/md.log | tail -1 | tr -d C)
+        bad=0; n=$((last - 150)); [ $n -lt 0 ] && n=0
+        while [ $n -le $last ]; do
+            v=$(dd if={W}/mdisk.img bs=512 skip=$((n % 200)) count=1 2>/dev/null | head -1)
+            [ "$v" = "$n" ] || {{ bad=$((bad + 1)); echo "sector $((n % 200)): '$v', wanted $n"; }}
+            n=$((n + 1))
+        done
+        echo "DISK_LAST=$last DISK_BAD=$bad"
+    """
+    out, rc = l1.host(script, timeout=600)
+    assert "MIG_ST=0" in out, out[-4000:]
+    assert_continues(section(out, "src"), section(out, "dst"), "migration with a disk")
+    m = re.search(r"DISK_LAST=(\d+) DISK_BAD=(\d+)", out)
+    assert m and int(m.group(1)) > 20, out[-2000:]
+    assert m.group(2) == "0", out[-3000:]
