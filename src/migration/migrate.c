@@ -14,6 +14,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/uio.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -59,8 +61,11 @@ static bool page_zero(const uint8_t *p)
 	const uint64_t *q = (const uint64_t *)(const void *)p;
 	uint64_t acc = 0;
 
-	/* no early exit: the compiler turns this into vector ORs */
-	for (unsigned i = 0; i < PAGE / 8; i++)
+	/* most pages with data show it in their first bytes */
+	if (q[0] | q[1] | q[2] | q[3] | q[4] | q[5] | q[6] | q[7])
+		return false;
+	/* else no early exit: the compiler turns this into vector ORs */
+	for (unsigned i = 8; i < PAGE / 8; i++)
 		acc |= q[i];
 	return acc == 0;
 }
@@ -676,6 +681,34 @@ void migrate_in_refuse(struct migrate_in *m, const char *why)
 	send_msg(&m->tx, "refuse", why);
 }
 
+/* (n) pages from (iov) at page (first) of the memfd; 0 or -1 (errno). */
+static int write_run(struct vm *vm, uint64_t first, struct iovec *iov, unsigned n)
+{
+	off_t at = (off_t)(first * PAGE);
+	size_t left = (size_t)n * PAGE;
+
+	while (left > 0) {
+		ssize_t w = pwritev(vm->mem.fd, iov, (int)n, at);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		at += w;
+		left -= (size_t)w;
+		/* a short write: skip what went (whole pages, then a part) */
+		while (n && (size_t)w >= iov->iov_len) {
+			w -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n && w) {
+			iov->iov_base = (uint8_t *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
 /* The pages as they come. */
 static int in_ram_cb(void *arg, struct vm *vm, struct stream *s, const struct section *sec,
 		     struct err *err)
@@ -704,23 +737,45 @@ static int in_ram_cb(void *arg, struct vm *vm, struct stream *s, const struct se
 	if (strcmp(sec->name, "pages") != 0 || sec->len < 4)
 		return err_set(err, EINVAL, "migration stream: unexpected section %s", sec->name);
 	memcpy(&n, sec->data, 4);
-	for (uint32_t i = 0; i < n; i++) {
-		uint64_t e, pg;
-		if (sec->len - off < 8)
-			return err_set(err, EINVAL, "migration stream: pages section truncated");
-		memcpy(&e, sec->data + off, 8);
-		off += 8;
-		pg = e >> 12;
-		/* Prevents a write outside guest RAM. */
-		if (pg >= npages || (e & 0xfff & ~PAGE_ZERO))
-			return err_set(err, EINVAL, "migration stream: page %llu out of range",
-				       (unsigned long long)pg);
-		if (e & PAGE_ZERO) {
-			memset(vm->mem.base + pg * PAGE, 0, PAGE);
-		} else {
-			if (sec->len - off < PAGE)
+	/* Written into the memfd with pwritev, a run of consecutive pages per
+	 * call: the kernel allocates the pages without a fault per page (which
+	 * a memcpy into the mapping would take); zero pages become holes. */
+	struct iovec iov[PAGES_PER_SECTION];
+	unsigned niov = 0;
+	uint64_t run_start = 0;
+	for (uint32_t i = 0; i <= n; i++) {
+		uint64_t e = 0, pg = UINT64_MAX;
+		if (i < n) {
+			if (sec->len - off < 8)
 				return err_set(err, EINVAL, "migration stream: pages section truncated");
-			memcpy(vm->mem.base + pg * PAGE, sec->data + off, PAGE);
+			memcpy(&e, sec->data + off, 8);
+			off += 8;
+			pg = e >> 12;
+			/* Prevents a write outside guest RAM. */
+			if (pg >= npages || (e & 0xfff & ~PAGE_ZERO))
+				return err_set(err, EINVAL, "migration stream: page %llu out of range",
+					       (unsigned long long)pg);
+			if (!(e & PAGE_ZERO) && sec->len - off < PAGE)
+				return err_set(err, EINVAL, "migration stream: pages section truncated");
+		}
+		/* the run ends: a gap, a zero page, a full iovec, or the end */
+		if (niov && (i == n || (e & PAGE_ZERO) || pg != run_start + niov ||
+			     niov == PAGES_PER_SECTION)) {
+			if (write_run(vm, run_start, iov, niov) < 0)
+				return err_setsys(err, errno, "writing guest memory");
+			niov = 0;
+		}
+		if (i == n)
+			break;
+		if (e & PAGE_ZERO) {
+			if (fallocate(vm->mem.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				      (off_t)(pg * PAGE), PAGE) < 0)
+				memset(vm->mem.base + pg * PAGE, 0, PAGE);
+		} else {
+			if (niov == 0)
+				run_start = pg;
+			iov[niov].iov_base = (void *)(sec->data + off);
+			iov[niov++].iov_len = PAGE;
 			off += PAGE;
 		}
 		m->pages++;
