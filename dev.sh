@@ -19,6 +19,7 @@ PKGS=(
 	python3 python3-pytest python3-pexpect acpica-tools socat
 	libseccomp-dev libcap-dev podman crun runc
 	libedit-dev libext2fs-dev comerr-dev libcurl4-openssl-dev
+	libslirp-dev libglib2.0-dev iperf3
 )
 
 log() { printf 'dev.sh: %s\n' "$*" >&2; }

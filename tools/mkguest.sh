@@ -18,7 +18,7 @@
 #
 # With --fio, also (the default initrd stays lean; boot time is benchmarked):
 # OUTDIR/initrd-fio.img  initrd.img with a second gzip'd cpio appended (Linux unpacks
-#                    both): fio and its libraries, and bench/fiobench as /bin/fiobench
+#                    both): fio, iperf3 (bench/net) and their libraries, and bench/fiobench
 # OUTDIR/fio/        the tree of that cpio (tests/hostvm/hostvm.sh --with-fio takes fio
 #                    from here)
 #
@@ -143,7 +143,7 @@ for a in $("$bb" --list); do
 done
 # busybox's applets the disk tests use; a busybox built without them would
 # leave the tests failing in the guest with "not found", so fail here instead.
-for a in fstrim sync sha256sum blkdiscard du mount umount; do
+for a in fstrim sync sha256sum blkdiscard du mount umount udhcpc ip ping nc; do
 	[ -L "$root/bin/$a" ] || die "busybox has no $a applet"
 done
 mod_install "$root" "$release"
@@ -222,6 +222,26 @@ TAB
 mkdir -p "$root/etc/acpi/PWRF"
 printf '#!/bin/sh\necho "domus-guest: power button"\nexec poweroff\n' > "$root/etc/acpi/PWRF/00000080"
 chmod +x "$root/etc/acpi/PWRF/00000080"
+# busybox udhcpc hands the lease to this script, which applies it: eth0 gets
+# its address, default route and resolver (bridge and NAT tests, benchmarks).
+mkdir -p "$root/etc/udhcpc"
+cat > "$root/etc/udhcpc/default.script" <<'DHCP'
+#!/bin/sh
+case $1 in
+deconfig)
+	ip -4 addr flush dev "$interface"
+	ip link set "$interface" up ;;
+bound|renew)
+	ip -4 addr flush dev "$interface"
+	ip addr add "$ip/${mask:-24}" dev "$interface"
+	for r in $router; do ip route add default via "$r" dev "$interface"; break; done
+	: > /etc/resolv.conf
+	for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+	echo "domus-guest: dhcp $interface $ip/${mask:-24}" ;;
+esac
+exit 0
+DHCP
+chmod +x "$root/etc/udhcpc/default.script"
 cat > "$root/etc/profile" <<'PROF'
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PS1='\h:\w# '
@@ -270,6 +290,11 @@ if [ $with_fio = 1 ]; then
 	cp -L "$fio" "$ft/usr/bin/fio"
 	cp "$top/bench/fiobench" "$ft/bin/fiobench"
 	chmod +x "$ft/bin/fiobench"
+	# iperf3 for bench/net, with its libraries as they are (5 MB, no stubs
+	# needed: it links only what it uses).
+	iperf3=$(command -v iperf3) || die "--fio needs iperf3, which is not installed"
+	cp -L "$iperf3" "$ft/usr/bin/iperf3"
+	copy_libs "$iperf3" "$ft"
 	ldd_fio=$(ldd "$fio")
 	for so in $(readelf -d "$fio" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p'); do
 		path=$(awk -v n="$so" '$1 == n && $3 ~ /^\// {print $3; exit}' <<<"$ldd_fio")

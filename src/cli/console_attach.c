@@ -17,6 +17,7 @@
 #include "engine/engine.h"
 
 #define CTRL_RBRACKET	0x1d
+#define BUSY_PREFIX	"domus: console busy"
 
 static bool write_all(int fd, const char *p, size_t n)
 {
@@ -38,7 +39,7 @@ int console_attach(const char *name)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct termios saved, raw;
 	bool tty = isatty(STDIN_FILENO);
-	bool in_open = true;
+	bool in_open = true, first = true;
 	int fd, status = 0;
 
 	if (dom_paths_get(&p, NULL) < 0 ||
@@ -80,11 +81,19 @@ int console_attach(const char *name)
 		}
 		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			n = read(fd, buf, sizeof(buf));
-			if (n <= 0) {
-				/* the domain ended (or another client holds it: its
-				 * one-line message was printed) */
-				break;
+			if (n <= 0)
+				break;	/* the domain ended */
+			/* one client at a time: sockchar turns others away with
+			 * one line (console/sockchar.c) */
+			if (first && (size_t)n >= sizeof(BUSY_PREFIX) - 1 &&
+			    memcmp(buf, BUSY_PREFIX, sizeof(BUSY_PREFIX) - 1) == 0) {
+				if (tty)
+					tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+				close(fd);
+				log_error("domain '%s': console busy: another client is attached", name);
+				return VM_EXIT_ERROR;
 			}
+			first = false;
 			if (!write_all(STDOUT_FILENO, buf, (size_t)n))
 				break;
 		}

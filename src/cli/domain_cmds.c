@@ -312,14 +312,6 @@ int cmd_undefine(int argc, char **argv)
 }
 
 /* --- start / create ---------------------------------------------------------------- */
-void domain_warn_vifs(const struct domain_config *cfg)
-{
-	/* the vif entries are checked and kept as `domus run --net` specs; the
-	 * monitor gets them once NICs land (docs/domains.md, "vif") */
-	if (cfg->nr_vifs)
-		log_warnx("domain '%s': %u vif entr%s not connected: NICs are not in this build yet",
-			  cfg->name, cfg->nr_vifs, cfg->nr_vifs == 1 ? "y" : "ies");
-}
 
 static int start_one(const struct dom_paths *p, const char *name, bool console)
 {
@@ -332,10 +324,8 @@ static int start_one(const struct dom_paths *p, const char *name, bool console)
 		return VM_EXIT_ERROR;
 	dom_path(path, sizeof(path), p->etc, name, ".cfg");
 	r = domstore_load(p, name, cfg, print_warning, NULL, &err);
-	if (r == 0) {
-		domain_warn_vifs(cfg);
+	if (r == 0)
 		r = domsup_start(p, cfg, path, true, &err);
-	}
 	free(cfg);
 	if (r < 0) {
 		log_error("failed to start domain '%s': %s", name, err.msg);
@@ -415,10 +405,8 @@ int cmd_create(int argc, char **argv)
 	}
 	if (r == 0 && !cfg->uuid[0])
 		r = domstore_new_uuid(cfg->uuid, &err);
-	if (r == 0) {
-		domain_warn_vifs(cfg);
+	if (r == 0)
 		r = domsup_start(&p, cfg, realpath(file, real) ? real : file, false, &err);
-	}
 	if (r < 0) {
 		free(cfg);
 		log_error("failed to create domain from %s: %s", file, err.msg);
@@ -739,6 +727,58 @@ int cmd_domstats(int argc, char **argv)
 		free(names[i]);
 	free(names);
 	return status;
+}
+
+/* domstate, domid, domuuid: one value each, as virsh prints them. */
+static int one_value(int argc, char **argv, int what)
+{
+	struct dom_paths p;
+	const char *arg;
+	char name[DOM_NAME_MAX];
+	size_t got;
+	struct info *in;
+
+	if (parse_opts(argc, argv, NULL, 0, &arg, 1, &got) < 0 || got != 1) {
+		log_error("usage: domus %s DOMAIN", argv[0]);
+		return VM_EXIT_USAGE;
+	}
+	if (get_paths(&p) < 0 || resolve(&p, arg, name, sizeof(name)) < 0)
+		return VM_EXIT_ERROR;
+	in = calloc(1, sizeof(*in));
+	if (in == NULL)
+		return VM_EXIT_ERROR;
+	gather(&p, name, in);
+	if (what == 0) {
+		printf("%s\n", in->state);
+		if (in->st.reason[0] && strcmp(in->state, "running") != 0)
+			printf("(%s)\n", in->st.reason);
+	} else if (what == 1) {
+		if (domrt_active(&p, name) && in->st.id > 0)
+			printf("%d\n", in->st.id);
+		else
+			printf("-\n");
+	} else {
+		printf("%s\n", in->have_cfg && in->cfg.uuid[0] ? in->cfg.uuid : in->st.uuid);
+	}
+	printf("\n");
+	json_object_put(in->status);
+	free(in);
+	return 0;
+}
+
+int cmd_domstate(int argc, char **argv)
+{
+	return one_value(argc, argv, 0);
+}
+
+int cmd_domid(int argc, char **argv)
+{
+	return one_value(argc, argv, 1);
+}
+
+int cmd_domuuid(int argc, char **argv)
+{
+	return one_value(argc, argv, 2);
 }
 
 int cmd_autostart(int argc, char **argv)

@@ -18,10 +18,12 @@ int cmd_suspend(int argc, char **argv);
 int cmd_resume(int argc, char **argv);
 int cmd_dominfo(int argc, char **argv);
 int cmd_domstats(int argc, char **argv);
+int cmd_domstate(int argc, char **argv);
+int cmd_domid(int argc, char **argv);
+int cmd_domuuid(int argc, char **argv);
 int cmd_autostart(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_install(int argc, char **argv);
-int cmd_supervise_unused(int argc, char **argv);
 
 /* console_attach: the domain's console on this terminal until Ctrl-] (or
  * the domain ends). 0 or 1 with a message. */
@@ -30,11 +32,6 @@ int console_attach(const char *name);
 /* domain_names: every domain name known (defined or running), for the
  * shell's completion; malloc'd array of malloc'd strings, NULL-terminated. */
 char **domain_names(void);
-
-struct domain_config;
-/* domain_warn_vifs: one warning when (cfg) has vif entries this build cannot
- * connect yet. */
-void domain_warn_vifs(const struct domain_config *cfg);
 
 /* shell_main: the interactive shell (`domus` with no arguments). */
 int shell_main(void);

@@ -313,7 +313,6 @@ int cmd_install(int argc, char **argv)
 	if (domstore_define(&p, text, strlen(text), file, cfg, NULL, NULL, &err) < 0)
 		goto fail_files;
 	defined = true;
-	domain_warn_vifs(cfg);
 	printf("Starting install...\n");
 	fflush(stdout);
 	char cfg_path[DOM_DIR_MAX + 80];

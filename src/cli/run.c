@@ -2,16 +2,19 @@
 /* run.c: `domus run`: check the request, choose the engine, put the console
  * on this terminal, boot, and turn the way the guest ended into our status. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/boot.h"
 #include "backends/disk/disk.h"
+#include "backends/net/netdev.h"
 #include "cli.h"
 #include "common/err.h"
 #include "common/ev.h"
@@ -27,9 +30,6 @@
 #include "migration/stream.h"
 #include "migration/vmstate.h"
 #include "run_args.h"
-
-#include <fcntl.h>
-#include <time.h>
 
 static unsigned long long host_memory_mib(void)
 {
@@ -93,14 +93,44 @@ static int open_disks(const struct vm_config *cfg, struct disk **disks, struct e
 	return 0;
 }
 
-/* run_machine: open the disks, choose the engine, put the console (or the
- * serial socket) here, serve the control socket, and run (cfg) until it
- * ends; the exit status. (force): the engine a VM from saved state needs
+static void close_nets(struct netdev **nets, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		netdev_close(nets[i]);
+		nets[i] = NULL;
+	}
+}
+
+/* open_nets: every --net's back end, before the guest starts: MACs chosen,
+ * TAPs created and on their bridges, libslirp listening on its forwards. The
+ * QEMU engine gets our TAP descriptors but runs its own user-mode network. */
+static int open_nets(struct run_args *a, bool for_qemu, struct netdev **nets, struct err *err)
+{
+	for (unsigned i = 0; i < a->cfg.nr_nets; i++) {
+		struct net_opts *o = &a->nets[i];
+
+		if (!o->mac_given)
+			net_random_mac(o->mac);
+		if (for_qemu && o->kind == NET_USER)
+			continue;
+		int r = netdev_open(o, i, &nets[i], err);
+		if (r < 0) {
+			close_nets(nets, i);
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* run_machine: open the disks and NICs, choose the engine, put the console
+ * (or the serial socket) here, serve the control socket, and run (cfg) until
+ * it ends; the exit status. (a): the options beyond cfg (control, serial
+ * socket, NICs); (force): the engine a VM from saved state needs
  * (ENGINE_AUTO: as cfg says). */
-static int run_machine(struct vm_config *cfg, const char *control_path, const char *serial_socket,
-		       enum engine_kind force)
+static int run_machine(struct vm_config *cfg, struct run_args *a, enum engine_kind force)
 {
 	static struct disk *disks[VM_DISKS_MAX];
+	static struct netdev *nets[NET_NICS_MAX];
 	struct err err = { 0 };
 	const struct engine_ops *engine;
 	char why[256];
@@ -124,6 +154,12 @@ static int run_machine(struct vm_config *cfg, const char *control_path, const ch
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
+	if (open_nets(a, engine == &qemu_engine_ops, nets, &err) < 0) {
+		close_disks(disks, cfg->nr_disks, true);
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	cfg->nets = nets;
 	log_info("%s", why);
 	cfg->engine = engine == &qemu_engine_ops ? ENGINE_QEMU : ENGINE_KVM;
 	if (engine == &qemu_engine_ops) {
@@ -166,15 +202,15 @@ static int run_machine(struct vm_config *cfg, const char *control_path, const ch
 		}
 		cfg->vconsole = sockchar_chardev(vcon);
 	}
-	if (serial_socket) {
-		if (sockchar_open(serial_socket, ctx.loop, &serial, &err) < 0) {
+	if (a->serial_socket) {
+		if (sockchar_open(a->serial_socket, ctx.loop, &serial, &err) < 0) {
 			log_error("%s", err.msg);
 			goto out;
 		}
 		cfg->serial = sockchar_chardev(serial);
 	}
-	if (control_path) {
-		if (control_server_open(control_path, ctx.loop, &ctl_srv, &err) < 0) {
+	if (a->control_path) {
+		if (control_server_open(a->control_path, ctx.loop, &ctl_srv, &err) < 0) {
 			log_error("%s", err.msg);
 			goto out;
 		}
@@ -201,6 +237,7 @@ out:
 	close_disks(disks, cfg->disks ? cfg->nr_disks : 0, false);
 	control_server_close(ctl_srv);
 	sockchar_close(serial);
+	close_nets(nets, cfg->nr_nets);
 	sockchar_close(vcon);
 	console_free(con);
 	if (ctx.sigfd >= 0)
@@ -208,6 +245,10 @@ out:
 	ev_loop_free(ctx.loop);
 	return status;
 }
+
+/* The options of a machine from saved state: only --control and
+ * --serial-socket (a restore); no NICs (not in the saved configuration yet). */
+static struct run_args machine_args;
 
 struct restore_ctx {
 	struct stream s;
@@ -267,7 +308,7 @@ static int run_restore_qemu(const struct run_args *args, struct vmconfig *vc, st
 		return VM_EXIT_ERROR;
 	}
 	vc->cfg.qemu_incoming_fd = fd;
-	return run_machine(&vc->cfg, args->control_path, args->serial_socket, ENGINE_QEMU);
+	return run_machine(&vc->cfg, &machine_args, ENGINE_QEMU);
 }
 
 /* domus run --restore FILE */
@@ -309,7 +350,7 @@ static int run_restore(const struct run_args *args)
 	}
 	close(kvm_fd);
 	vc.cfg.incoming = &inc;
-	status = run_machine(&vc.cfg, args->control_path, args->serial_socket, ENGINE_KVM);
+	status = run_machine(&vc.cfg, &machine_args, ENGINE_KVM);
 	free(inc.cpuid);	/* NULL once the engine took it */
 	stream_close(&rc.s);
 	close(fd);
@@ -330,8 +371,11 @@ int cmd_run(int argc, char **argv)
 		fputs(run_usage, stdout);
 		return 0;
 	}
-	if (args.restore)
+	if (args.restore) {
+		machine_args.control_path = args.control_path;
+		machine_args.serial_socket = args.serial_socket;
 		return run_restore(&args);
+	}
 	if (!args.kernel_given) {
 		snprintf(def_kernel, sizeof(def_kernel), "%s/guest/vmlinuz", cli_self_dir());
 		args.cfg.kernel = def_kernel;
@@ -345,7 +389,7 @@ int cmd_run(int argc, char **argv)
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	return run_machine(&args.cfg, args.control_path, args.serial_socket, ENGINE_AUTO);
+	return run_machine(&args.cfg, &args, ENGINE_AUTO);
 }
 
 static const char migrate_receive_usage[] =
@@ -382,7 +426,7 @@ int cmd_migrate_receive(int argc, char **argv)
 			migrate_in_free(m);
 			return VM_EXIT_ERROR;
 		}
-		status = run_machine(migrate_in_config(m), NULL, NULL, ENGINE_QEMU);
+		status = run_machine(migrate_in_config(m), &machine_args, ENGINE_QEMU);
 		migrate_in_free(m);
 		return status;
 	}
@@ -398,7 +442,7 @@ int cmd_migrate_receive(int argc, char **argv)
 		return VM_EXIT_ERROR;
 	}
 	close(kvm_fd);
-	status = run_machine(migrate_in_config(m), NULL, NULL, ENGINE_KVM);
+	status = run_machine(migrate_in_config(m), &machine_args, ENGINE_KVM);
 	migrate_in_free(m);
 	return status;
 }

@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/parse.h"
 #include "disk_args.h"
+#include "net_args.h"
 
 const char run_usage[] =
 	"usage: domus run [OPTIONS]\n"
@@ -31,6 +32,12 @@ const char run_usage[] =
 	"                    socket PATH (connect with: socat - UNIX-CONNECT:PATH)\n"
 	"  --restore FILE    start from a snapshot (domus save) instead of booting: the\n"
 	"                    machine (memory, vCPUs, disks) is the one saved\n"
+	"  --net bridge=NAME[,mac=MAC] | tap=NAME[,mac=MAC] |\n"
+	"        user[,mac=MAC][,hostfwd=tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT...]\n"
+	"                    a virtio NIC: a TAP that domus adds to the Linux bridge\n"
+	"                    NAME, an existing TAP, or NAT without root (libslirp:\n"
+	"                    DHCP gives the guest 10.0.2.15); repeat for more (eth0,\n"
+	"                    eth1, ...). Default MAC: 00:16:3e:xx:xx:xx, random\n"
 	"  --control PATH    serve the control socket (JSON lines, docs/control-protocol.md)\n"
 	"                    at PATH: pause, resume, shutdown, reset, query-status, quit\n"
 	"  --serial-socket PATH\n"
@@ -53,6 +60,7 @@ enum opt {
 	OPT_DISK,
 	OPT_VCONSOLE,
 	OPT_RESTORE,
+	OPT_NET,
 	OPT_CONTROL,
 	OPT_SERIAL_SOCKET,
 	OPT_NO_REBOOT,
@@ -69,6 +77,7 @@ static const struct {
 	{ "--vcpus", OPT_VCPUS, true },     { "--engine", OPT_ENGINE, true },
 	{ "--disk", OPT_DISK, true },	    { "--virtio-console", OPT_VCONSOLE, true },
 	{ "--restore", OPT_RESTORE, true },
+	{ "--net", OPT_NET, true },
 	{ "--control", OPT_CONTROL, true }, { "--serial-socket", OPT_SERIAL_SOCKET, true },
 	{ "--no-reboot", OPT_NO_REBOOT, false },
 	{ "--help", OPT_HELP, false },
@@ -150,6 +159,18 @@ static int set_option(enum opt opt, const char *name, const char *val,
 			return err_set(err, EINVAL, "%s: empty path", name);
 		a->restore = val;
 		return 0;
+	case OPT_NET:
+		if (a->cfg.nr_nets == NET_NICS_MAX)
+			return err_set(err, EINVAL, "%s: at most %d NICs", name, NET_NICS_MAX);
+		if (net_args_parse(val, &a->nets[a->cfg.nr_nets], err) < 0)
+			return -EINVAL;
+		for (unsigned i = 0; i < a->cfg.nr_nets; i++)
+			if (a->nets[a->cfg.nr_nets].mac_given && a->nets[i].mac_given &&
+			    memcmp(a->nets[i].mac, a->nets[a->cfg.nr_nets].mac, 6) == 0)
+				return err_set(err, EINVAL, "%s '%s': MAC address already used by "
+					       "NIC %u", name, val, i);
+		a->cfg.nr_nets++;
+		return 0;
 	case OPT_CONTROL:
 		if (*val == '\0')
 			return err_set(err, EINVAL, "%s: empty path", name);
@@ -179,6 +200,7 @@ int run_args_parse(int argc, char **argv, unsigned long long host_mem_mib, struc
 	out->cfg.vcpus = RUN_DEFAULT_VCPUS;
 	out->cfg.engine = ENGINE_AUTO;
 	out->cfg.disk_opts = out->disks;
+	out->cfg.net_opts = out->nets;
 
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
@@ -215,8 +237,8 @@ int run_args_parse(int argc, char **argv, unsigned long long host_mem_mib, struc
 	/* An --initrd with the default kernel is fine; a --kernel without
 	 * --initrd boots without one. */
 	if (out->restore && (out->kernel_given || out->initrd_given || out->cfg.nr_disks ||
-			     out->cfg.vconsole_path))
+			     out->cfg.vconsole_path || out->cfg.nr_nets))
 		return err_set(err, EINVAL, "--restore: the machine is the saved one (no --kernel, "
-					    "--initrd, --disk or --virtio-console)");
+					    "--initrd, --disk, --net or --virtio-console)");
 	return 0;
 }

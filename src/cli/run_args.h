@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "backends/disk/disk.h"
+#include "backends/net/netdev.h"
 #include "engine/engine.h"
 
 #define RUN_DEFAULT_MEMORY_MIB	256
@@ -22,6 +23,7 @@ struct run_args {
 	const char *control_path;	/* --control: the control socket */
 	const char *serial_socket;	/* --serial-socket: ttyS0 on a UNIX socket */
 	struct disk_opts disks[VM_DISKS_MAX];	/* cfg.disk_opts points here */
+	struct net_opts nets[NET_NICS_MAX];	/* cfg.net_opts points here */
 };
 
 /* run_args_parse: parse argv (argv[0] is "run"). Returns 0, or -EINVAL with

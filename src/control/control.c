@@ -268,9 +268,15 @@ static void client_on_input(struct ev_loop *loop, int fd, uint32_t events, void 
 	ssize_t n;
 
 	(void)loop;
-	(void)events;
-	if (c->busy)
+	if (c->busy) {
+		/* epoll reports a hang-up even on a paused watch: stop watching,
+		 * and let control_req_finish free the client */
+		if (events & (EPOLLHUP | EPOLLERR)) {
+			c->dead = true;
+			ev_del(c->srv->loop, c->fd);
+		}
 		return;
+	}
 	n = read(fd, c->in + c->in_len, CONTROL_LINE_MAX - c->in_len);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return;

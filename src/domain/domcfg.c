@@ -32,6 +32,11 @@ static int bad(struct ctx *c, const struct xlentry *e, struct xlpos at, const ch
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* values are quoted in messages: a "\n" in one must not split the
+	 * one-line error (found by fuzz_xlcfg) */
+	for (char *q = msg; *q; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			*q = '?';
 	return err_set(c->err, EINVAL, "%s:%u:%u: %s: %s", c->x->file, at.line, at.col, e->key, msg);
 }
 

@@ -137,11 +137,19 @@ static int prepare_boot(struct sup *s, struct err *err)
 	}
 	/* the grub entry's arguments, then the config's; and the console on
 	 * ttyS0 unless someone said otherwise, since that is the console socket */
-	snprintf(s->cmdline, sizeof(s->cmdline), "%s%s%s", args, args[0] && c->cmdline[0] ? " " : "",
-		 c->cmdline);
+	size_t la = strlen(args), lc = strlen(c->cmdline);
+	if (la + lc + sizeof(" console=ttyS0") + 1 > sizeof(s->cmdline))
+		return err_set(err, E2BIG, "the kernel command line is too long (%zu bytes)", la + lc);
+	size_t n = la;
+	memcpy(s->cmdline, args, la);
+	if (la && lc)
+		s->cmdline[n++] = ' ';
+	memcpy(s->cmdline + n, c->cmdline, lc + 1);
+	/* (n + lc) is its length now */
 	if (strstr(s->cmdline, "console=") == NULL) {
-		size_t n = strlen(s->cmdline);
-		snprintf(s->cmdline + n, sizeof(s->cmdline) - n, "%sconsole=ttyS0", n ? " " : "");
+		static const char con[] = " console=ttyS0";
+		const char *add = n + lc ? con : con + 1;
+		memcpy(s->cmdline + n + lc, add, strlen(add) + 1);
 	}
 	return 0;
 }
@@ -151,7 +159,7 @@ static void exec_monitor(struct sup *s)
 	const struct domain_config *c = &s->cfg;
 	static char mem[32], vcpus[16], ctl[DOM_DIR_MAX + 128], con[DOM_DIR_MAX + 128];
 	static char disks[VM_DISKS_MAX][DOM_PATH_MAX + 32];
-	char *argv[48 + 2 * VM_DISKS_MAX];
+	char *argv[48 + 2 * VM_DISKS_MAX + 2 * DOM_VIFS_MAX];
 	int n = 0;
 
 	snprintf(mem, sizeof(mem), "%llu", (unsigned long long)c->memory_mib);
@@ -180,8 +188,11 @@ static void exec_monitor(struct sup *s)
 		argv[n++] = "--disk";
 		argv[n++] = disks[i];
 	}
-	/* NICs: each vif is already a `domus run --net` SPEC (dom_vif.spec); they
-	 * are passed once this build's `domus run` has --net (issue 4). */
+	/* NICs: each vif is already a checked `domus run --net` SPEC */
+	for (unsigned i = 0; i < c->nr_vifs; i++) {
+		argv[n++] = "--net";
+		argv[n++] = (char *)c->vifs[i].spec;
+	}
 	argv[n++] = "--control";
 	argv[n++] = ctl;
 	if (c->serial) {
@@ -264,30 +275,51 @@ static void set_state(struct sup *s, const char *state, const char *reason)
 		log_error("%s", err.msg);
 }
 
-static volatile sig_atomic_t got_term;
+/* The supervisor keeps SIGTERM, SIGINT, SIGHUP (domus destroy) and SIGCHLD
+ * blocked and takes them with sigtimedwait: no handler, and no window
+ * between looking at a flag and going to sleep. */
+static bool got_term;
 
-static void on_term(int sig)
+static void sup_sigset(sigset_t *set)
 {
-	(void)sig;
-	got_term = 1;
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGCHLD);
 }
 
-/* Wait for the monitor; a SIGTERM (domus destroy) is passed on to it. */
+/* Sleep up to a second for a signal; note a termination request. */
+static void sup_wait_signal(void)
+{
+	struct timespec ts = { .tv_sec = 1 };
+	sigset_t set;
+	int sig;
+
+	sup_sigset(&set);
+	sig = sigtimedwait(&set, NULL, &ts);
+	if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+		got_term = true;
+}
+
+/* Wait for the monitor; a termination request (domus destroy) is passed on
+ * to it as SIGTERM (domus run then stops the guest: status 4). */
 static int wait_monitor(struct sup *s)
 {
-	int status;
 	bool forwarded = false;
+	int status;
 
 	for (;;) {
-		if (got_term && !forwarded) {
-			kill(s->monitor, SIGTERM);	/* domus run: status 4, guest stopped */
-			forwarded = true;
-		}
-		pid_t r = waitpid(s->monitor, &status, 0);
+		pid_t r = waitpid(s->monitor, &status, WNOHANG);
 		if (r == s->monitor)
 			return status;
 		if (r < 0 && errno != EINTR)
 			return 0;
+		if (got_term && !forwarded) {
+			kill(s->monitor, SIGTERM);
+			forwarded = true;
+		}
+		sup_wait_signal();
 	}
 }
 
@@ -326,7 +358,7 @@ static void supervise(struct sup *s)
 			sigset_t none;
 			sigemptyset(&none);
 			sigprocmask(SIG_SETMASK, &none, NULL);
-			signal(SIGTERM, SIG_DFL);
+			signal(SIGPIPE, SIG_DFL);
 			exec_monitor(s);
 		}
 		s->st.monitor = s->monitor;
@@ -404,7 +436,7 @@ apply:
 		if (act == DOM_ACT_PRESERVE) {
 			/* kept for inspection until `domus destroy` (SIGTERM) */
 			while (!got_term)
-				pause();
+				sup_wait_signal();
 		}
 		return;
 	}
@@ -414,7 +446,7 @@ apply:
 static void supervisor_main(struct sup *s, int lock_fd)
 {
 	char log_path[DOM_DIR_MAX + 128];
-	struct sigaction sa = { .sa_handler = on_term };
+	sigset_t set;
 	int fd;
 
 	(void)lock_fd;	/* held open, and the lock with it, until we exit */
@@ -432,9 +464,9 @@ static void supervisor_main(struct sup *s, int lock_fd)
 		dup2(fd, STDERR_FILENO);
 		close(fd);
 	}
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
+	sup_sigset(&set);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	signal(SIGCHLD, SIG_DFL);
 	signal(SIGPIPE, SIG_IGN);
 	s->st.supervisor = getpid();
 	supervise(s);
@@ -550,6 +582,12 @@ int domsup_start(const struct dom_paths *p, const struct domain_config *cfg,
 	else
 		r = err_set(err, EIO, "domain '%s': the supervisor ended without a word (see %s/%s/log)",
 			    cfg->name, p->run, cfg->name);
+	if (r < 0) {
+		/* the supervisor cleans up and exits right after its answer:
+		 * return once it has, so the failed domain is seen shut off */
+		for (int i = 0; i < 100 && domrt_active(p, cfg->name); i++)
+			usleep(50000);
+	}
 	goto out;
 
 out_clean:

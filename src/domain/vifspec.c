@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backends/net/netdev.h"
+#include "cli/net_args.h"
 #include "common/err.h"
 #include "domcfg.h"
 
@@ -137,5 +139,11 @@ int vifspec_parse(const char *spec, const char *uuid, unsigned index, struct dom
 	for (unsigned i = 0; i < out->nr_hostfwd && n < sizeof(out->spec); i++)
 		n += (size_t)snprintf(out->spec + n, sizeof(out->spec) - n, ",hostfwd=%s",
 				      out->hostfwd[i]);
+	/* what the monitor will be given must be what `domus run --net` takes:
+	 * checked by the same parser, so a bad rule fails at define, not start */
+	struct net_opts no;
+	struct err nerr = { 0 };
+	if (net_args_parse(out->spec, &no, &nerr) < 0)
+		return err_set(err, EINVAL, "%s", nerr.msg);
 	return 0;
 }

@@ -262,6 +262,10 @@ static int store(struct scan *s, struct xlcfg *cfg, struct xlentry *e, bool appe
 			return fail_at(s, e->pos, "'+=' needs a list ", "(expected '[')");
 		if (old && old->type != XLVAL_LIST)
 			return fail_at(s, e->key_pos, "'+=' to a key that is not a list", "");
+		if (old && e->nr_items == 0) {
+			entry_free(e);	/* "+= [ ]": nothing to add (found by fuzz_xlcfg) */
+			return 0;
+		}
 		if (old) {
 			if (old->nr_items + e->nr_items > XL_ITEMS_MAX)
 				return fail_at(s, e->pos, "too many list items", "");

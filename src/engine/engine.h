@@ -15,6 +15,8 @@ struct ev_loop;
 struct disk_opts;
 struct disk;
 struct chardev;
+struct net_opts;
+struct netdev;
 
 /* Disks per VM: vda..vdp, each a PCI function on bus 0. */
 #define VM_DISKS_MAX	16
@@ -53,6 +55,13 @@ struct vm_config {
 	 * the KVM engine (it outlives reboots); QEMU makes its own from the path. */
 	const char *vconsole_path;
 	struct chardev *vconsole;
+	/* --net, in order: eth0, eth1, ... Each has its MAC set (given or
+	 * random) by `domus run`, which also opens the back ends (nets): TAPs
+	 * created, bridges joined, libslirp started, before any engine runs.
+	 * They outlive reboots; the QEMU engine gets their descriptors too. */
+	const struct net_opts *net_opts;
+	unsigned nr_nets;
+	struct netdev *const *nets;
 	/* The guest's ttyS0 on this chardev instead of the console given to
 	 * run() (a domain's console socket); NULL: the console. */
 	struct chardev *serial;

@@ -4,6 +4,7 @@
  * status 0, reboot builds the VM again in this process, a panic or a triple
  * fault ends with the crash status. */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -261,6 +262,24 @@ static void kvm_on_rtc_timer(struct ev_loop *loop, int fd, uint32_t events, void
 	rtc_cmos_timer_fired(arg);
 }
 
+/* loop_thread_batch: this thread (the event loop, which serves the virtio
+ * queues) becomes SCHED_BATCH: it runs as much as before, but its wake-ups
+ * do not preempt the thread that is running. When it shares a CPU with a
+ * vCPU, that vCPU then is not stopped at each kick or completion it caused:
+ * it goes on until it waits or its slice ends, and the loop serves what
+ * piled up in one go, with one interrupt for many buffers. On a host with a
+ * CPU to spare it changes nothing. bench/net in the nested test host (one
+ * CPU): 2.1x the guest-to-host throughput, 1.35x the other way, a third of
+ * the interrupts (docs/performance.md). The vCPU threads stay as they are. */
+static void loop_thread_batch(void)
+{
+	struct sched_param sp = { 0 };
+
+	if (sched_setscheduler(0, SCHED_BATCH, &sp) < 0) {
+		/* not allowed (a seccomp policy, say): the default policy works */
+	}
+}
+
 static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct console *con,
 		   struct err *err)
 {
@@ -272,6 +291,7 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 	kvm_fd = kvm_open(err);
 	if (kvm_fd < 0)
 		return kvm_fd;
+	loop_thread_batch();
 	for (;;) {
 		if (in) {
 			/* from saved state: a snapshot or a migration */

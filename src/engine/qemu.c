@@ -11,6 +11,7 @@
  * divisor-latch window) through QMP's human-monitor-command "i /b" - reads of
  * IER and LCR have no side effects - and hold input back until IER.RDI is
  * set. After a guest reset the gate closes again. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <json-c/json.h>
@@ -27,6 +28,7 @@
 
 #include "arch/x86/layout.h"
 #include "backends/disk/disk.h"
+#include "backends/net/netdev.h"
 #include "common/err.h"
 #include "common/ev.h"
 #include "common/log.h"
@@ -59,9 +61,10 @@ struct qemu_vm {
 	bool gate_open;		/* the guest's UART is ready for input */
 	bool query_pending;	/* an IER/LCR query is in flight */
 	bool panicked;		/* QMP reported GUEST_PANICKED */
-	bool reset_exit;	/* QEMU ends because the guest rebooted (no_reboot) */
+	bool no_reboot;		/* vm_config.no_reboot: a guest reboot ends the run */
 	bool paused;		/* STOP seen, RESUME not yet */
 	unsigned boots;
+	bool reset_seen;	/* a RESET since the guest's UART last opened */
 	uint64_t memory_mib;
 	unsigned vcpus;
 	bool qmp_ready;
@@ -280,14 +283,23 @@ static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
 			vm->paused = true;
 		} else if (strcmp(ev, "RESUME") == 0) {
 			vm->paused = false;
-		} else if (strcmp(ev, "SHUTDOWN") == 0) {
-			struct json_object *data, *reason;
-			if (json_object_object_get_ex(msg, "data", &data) &&
-			    json_object_object_get_ex(data, "reason", &reason) &&
-			    strcmp(json_object_get_string(reason), "guest-reset") == 0)
-				vm->reset_exit = true;
 		} else if (strcmp(ev, "RESET") == 0) {
-			vm->boots++;
+			struct json_object *data, *reason;
+			bool by_guest = json_object_object_get_ex(msg, "data", &data) &&
+					json_object_object_get_ex(data, "reason", &reason) &&
+					strcmp(json_object_get_string(reason), "guest-reset") == 0;
+			/* A reboot the guest's kernel asked for follows on_reboot;
+			 * a reset from the control socket (host-qmp-system-reset)
+			 * stays in place, and so does the firmware's own reset
+			 * that follows it: the kernel's UART (the gate) is not
+			 * open again yet then. */
+			if (by_guest && vm->no_reboot && vm->gate_open) {
+				ev_stop(vm->loop, VM_EXIT_REBOOT);
+				return;
+			}
+			/* counted when the kernel is up again (the gate opens):
+			 * the firmware resets once more on its way */
+			vm->reset_seen = true;
 			/* the guest will re-open its UART: hold input again */
 			vm->gate_open = false;
 			gate_arm(vm, true);
@@ -321,6 +333,9 @@ static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
 		 * past its FIFO clear and takes input from now on. */
 		if (val >= 0 && (vm->ier & 0x01) && !(vm->lcr & 0x80) && !vm->gate_open) {
 			vm->gate_open = true;
+			if (vm->reset_seen)
+				vm->boots++;
+			vm->reset_seen = false;
 			gate_arm(vm, false);
 			qemu_pump_input(vm);
 		}
@@ -763,8 +778,6 @@ static int qemu_exit_status(struct qemu_vm *vm, int wstatus, struct err *err)
 		log_error("guest crashed: kernel panic (pvpanic)");
 		return VM_EXIT_CRASH;
 	}
-	if (vm->reset_exit && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
-		return VM_EXIT_REBOOT;
 	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
 		return VM_EXIT_POWEROFF;
 	if (WIFEXITED(wstatus))
@@ -827,14 +840,45 @@ static int qemu_disk_args(const struct vm_config *cfg, char (*drive)[DISK_PATH_M
 	return 0;
 }
 
+/* The --net flags as QEMU's: virtio-net-pci on our own TAP's descriptor
+ * (bridge=, tap=: opened and set up by `domus run`, inherited by QEMU, vhost
+ * off as there is no vhost-net here) or on QEMU's user-mode network, which is
+ * libslirp too, with the same addresses and forwards. */
+static void qemu_net_args(const struct vm_config *cfg, unsigned i, char *netdev, size_t nlen,
+			  char *device, size_t dlen)
+{
+	const struct net_opts *o = &cfg->net_opts[i];
+	const uint8_t *m = o->mac;
+
+	if (o->kind == NET_USER) {
+		size_t n = (size_t)snprintf(netdev, nlen, "user,id=net%u,net=10.0.2.0/24", i);
+		for (unsigned f = 0; f < o->nr_fwd && n < nlen; f++) {
+			const struct net_hostfwd *fw = &o->fwd[f];
+			char ha[INET_ADDRSTRLEN] = "", ga[INET_ADDRSTRLEN] = "";
+			if (fw->host_addr.s_addr != htonl(INADDR_ANY))
+				inet_ntop(AF_INET, &fw->host_addr, ha, sizeof(ha));
+			if (fw->guest_addr.s_addr != htonl(INADDR_ANY))
+				inet_ntop(AF_INET, &fw->guest_addr, ga, sizeof(ga));
+			n += (size_t)snprintf(netdev + n, nlen - n, ",hostfwd=%s:%s:%u-%s:%u",
+					      fw->udp ? "udp" : "tcp", ha, fw->host_port, ga,
+					      fw->guest_port);
+		}
+	} else {
+		snprintf(netdev, nlen, "tap,id=net%u,fd=%d,vhost=off", i, cfg->nets[i]->fd);
+	}
+	snprintf(device, dlen, "virtio-net-pci,netdev=net%u,mac=%02x:%02x:%02x:%02x:%02x:%02x", i,
+		 m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
 static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_peer,
 		      int qmp_peer, struct err *err)
 {
 	static char drive[VM_DISKS_MAX][DISK_PATH_MAX * 2 + 128];
 	static char device[VM_DISKS_MAX][96];
 	static char vcon[256];
+	static char netdev[NET_NICS_MAX][64 + NET_HOSTFWD_MAX * 64], netdevice[NET_NICS_MAX][96];
 	char mem[32], smp[32], qmp[64];
-	char *argv[64 + 4 * VM_DISKS_MAX];
+	char *argv[64 + 4 * VM_DISKS_MAX + 4 * NET_NICS_MAX];
 	int argc = 0;
 	bool kvm = engine_kvm_native();
 
@@ -880,6 +924,14 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 		argv_push(argv, &argc, "-device");
 		argv_push(argv, &argc, device[i]);
 	}
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		qemu_net_args(cfg, i, netdev[i], sizeof(netdev[i]), netdevice[i],
+			      sizeof(netdevice[i]));
+		argv_push(argv, &argc, "-netdev");
+		argv_push(argv, &argc, netdev[i]);
+		argv_push(argv, &argc, "-device");
+		argv_push(argv, &argc, netdevice[i]);
+	}
 	if (cfg->vconsole_path) {
 		/* the second console, as ours: hvc0 on a listening UNIX socket */
 		snprintf(vcon, sizeof(vcon), "socket,id=vcon0,server=on,wait=off,path=");
@@ -894,11 +946,6 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 	}
 	argv_push(argv, &argc, "-action");
 	argv_push(argv, &argc, "panic=exit-failure");
-	if (cfg->no_reboot) {
-		/* a guest reboot ends QEMU; SHUTDOWN's reason says it was one */
-		argv_push(argv, &argc, "-action");
-		argv_push(argv, &argc, "reboot=shutdown");
-	}
 	argv_push(argv, &argc, "-kernel");
 	argv_push(argv, &argc, cfg->kernel);
 	if (cfg->initrd) {
@@ -934,6 +981,12 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 			fl = fcntl(cfg->qemu_incoming_fd, F_GETFD);
 			fcntl(cfg->qemu_incoming_fd, F_SETFD, fl & ~FD_CLOEXEC);
 		}
+		for (unsigned i = 0; i < cfg->nr_nets; i++) {
+			if (cfg->nets && cfg->nets[i]) {
+				fl = fcntl(cfg->nets[i]->fd, F_GETFD);
+				fcntl(cfg->nets[i]->fd, F_SETFD, fl & ~FD_CLOEXEC);
+			}
+		}
 		/* its own process group: a Ctrl-C on a cooked terminal must not
 		 * reach QEMU behind our back */
 		setpgid(0, 0);
@@ -963,6 +1016,7 @@ static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct co
 	vm->memory_mib = cfg->memory_mib;
 	vm->vcpus = cfg->vcpus;
 	vm->boots = 1;
+	vm->no_reboot = cfg->no_reboot;
 	vm->pid = -1;
 	vm->pidfd = -1;
 	vm->timer_fd = -1;
@@ -1013,7 +1067,8 @@ static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct co
 	if (cfg->control)
 		cfg->control->ops = NULL;
 	if (r != INT32_MIN) {
-		/* Ctrl-A x or a signal: stop QEMU, politely first */
+		/* Ctrl-A x, a signal, quit, or a guest reboot with no_reboot:
+		 * stop QEMU, politely first */
 		qmp_send(vm, "{\"execute\":\"quit\"}\n");
 		for (int i = 0; i < 100 && waitpid(vm->pid, &wstatus, WNOHANG) == 0; i++)
 			usleep(10000);

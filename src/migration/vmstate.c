@@ -141,6 +141,10 @@ static unsigned virtio_list(struct vm *vm, struct virtio_pci **vp, char (*name)[
 		vp[n] = vm->blk_pci[i];
 		snprintf(name[n++], 32, "virtio.blk%u", i);
 	}
+	for (unsigned i = 0; i < vm->nr_net; i++) {
+		vp[n] = vm->net_pci[i];
+		snprintf(name[n++], 32, "virtio.net%u", i);
+	}
 	if (vm->vcon_pci) {
 		vp[n] = vm->vcon_pci;
 		snprintf(name[n++], 32, "virtio.console");
@@ -148,7 +152,7 @@ static unsigned virtio_list(struct vm *vm, struct virtio_pci **vp, char (*name)[
 	return n;
 }
 
-#define VIRTIO_LIST_MAX (2 + VM_DISKS_MAX)
+#define VIRTIO_LIST_MAX (2 + VM_DISKS_MAX + NET_NICS_MAX)
 
 void vmstate_quiesce(struct vm *vm)
 {

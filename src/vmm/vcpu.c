@@ -4,6 +4,7 @@
  * no window where a kick can be lost: a thread about to enter KVM_RUN sees
  * immediate_exit, a thread inside it gets EINTR. */
 #include <errno.h>
+#include <sched.h>
 #include <linux/kvm.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -157,6 +158,10 @@ static void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu%u", vcpu->id);
 	pthread_setname_np(pthread_self(), name);
+	/* The default policy, whatever the creating thread's: the event loop
+	 * runs SCHED_BATCH (kvm_engine.c) and a vCPU must not inherit that. */
+	struct sched_param sp = { 0 };
+	sched_setscheduler(0, SCHED_OTHER, &sp);
 	sigemptyset(&kick);
 	sigaddset(&kick, VCPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

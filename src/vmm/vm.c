@@ -28,6 +28,7 @@
 #include "devices/virtio/pci.h"
 #include "backends/disk/disk.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/net.h"
 #include "devices/virtio/console.h"
 #include "devices/virtio/rng.h"
 #include "devices/virtio/virtio.h"
@@ -271,6 +272,17 @@ static int vm_add_virtio(struct vm *vm, struct err *err)
 				       disk_path(vm->cfg->disks[i]));
 	}
 
+	/* NICs in command-line order: eth0 is the first --net. */
+	for (unsigned i = 0; vm->cfg->nets && i < vm->cfg->nr_nets; i++) {
+		r = virtio_net_create(vm->cfg->nets[i], vm->loop, &vm->net[i], err);
+		if (r < 0)
+			return r;
+		vm->nr_net++;
+		r = virtio_pci_create(vm->net[i], &vc, &vm->net_pci[i]);
+		if (r < 0)
+			return err_set(err, -r, "virtio-net eth%u: cannot put it on the PCI bus", i);
+	}
+
 	if (vm->cfg->vconsole) {
 		vm->vcon = virtio_console_create(vm->cfg->vconsole);
 		if (vm->vcon == NULL)
@@ -493,18 +505,57 @@ void vm_stop(struct vm *vm)
 		vcpu_join(&vm->vcpus[i]);
 }
 
+/* trace_kvm_stats: with DOMUS_TRACE, print vCPU (fd)'s nonzero KVM counters
+ * (exits by kind, halts, injected interrupts), from KVM's binary statistics,
+ * to see what a workload costs in exits. */
+static void trace_kvm_stats(int fd, unsigned id)
+{
+	struct kvm_stats_header h;
+	int sfd = ioctl(fd, KVM_GET_STATS_FD, NULL);
+	size_t dsz;
+	char *descs = NULL;
+
+	if (sfd < 0)
+		return;
+	if (pread(sfd, &h, sizeof(h), 0) != sizeof(h) || h.num_desc > 4096)
+		goto out;
+	dsz = sizeof(struct kvm_stats_desc) + h.name_size;
+	descs = calloc(h.num_desc, dsz);
+	if (descs == NULL || pread(sfd, descs, h.num_desc * dsz, h.desc_offset) !=
+				     (ssize_t)(h.num_desc * dsz))
+		goto out;
+	for (uint32_t i = 0; i < h.num_desc; i++) {
+		struct kvm_stats_desc *d = (struct kvm_stats_desc *)(descs + i * dsz);
+		uint64_t v;
+
+		if (d->size != 1 || pread(sfd, &v, 8, h.data_offset + d->offset) != 8 || v == 0)
+			continue;
+		fprintf(stderr, "domus-trace: vcpu%u %s %llu\n", id, d->name, (unsigned long long)v);
+	}
+out:
+	free(descs);
+	close(sfd);
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (vm == NULL)
 		return;
 	vm_stop(vm);
-	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->trace && vm->vcpus[i].fd >= 0)
+			trace_kvm_stats(vm->vcpus[i].fd, i);
 		vcpu_destroy(&vm->vcpus[i]);
+	}
 	free(vm->vcpus);
 	/* virtio transports before the bus that holds their functions */
 	virtio_pci_destroy(vm->vcon_pci);
 	if (vm->vcon)
 		vm->vcon->ops->destroy(vm->vcon);
+	for (unsigned i = vm->nr_net; i-- > 0;) {
+		virtio_pci_destroy(vm->net_pci[i]);
+		vm->net[i]->ops->destroy(vm->net[i]);
+	}
 	for (unsigned i = vm->nr_blk; i-- > 0;) {
 		virtio_pci_destroy(vm->blk_pci[i]);
 		vm->blk[i]->ops->destroy(vm->blk[i]);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backends/net/netdev.h"
 #include "devices/device.h"
 #include "engine/engine.h"
 #include "gmem.h"
@@ -74,6 +75,9 @@ struct vm {
 	struct virtio_dev *blk[VM_DISKS_MAX];	/* virtio-blk, one per cfg->disks */
 	struct virtio_pci *blk_pci[VM_DISKS_MAX];
 	unsigned nr_blk;
+	struct virtio_dev *net[NET_NICS_MAX];	/* virtio-net, one per cfg->nets */
+	struct virtio_pci *net_pci[NET_NICS_MAX];
+	unsigned nr_net;
 	struct virtio_dev *vcon;		/* virtio-console, with --virtio-console */
 	struct virtio_pci *vcon_pci;
 

@@ -78,17 +78,19 @@ class NestedRunner:
     def __init__(self, engine="kvm", boot_timeout=300):
         self.engine = engine
         script = ROOT / "tests/hostvm/hostvm.sh"
-        # loop: the disk tests put a block device under a guest; veth (and
-        # iproute2's ip, for netns): the migration tests' two "hosts"
+        # loop: the disk tests put a block device under a guest; bridge, tun,
+        # veth: the network tests build their networks in L1 (and the
+        # migration tests their two "hosts", with iproute2's ip for netns)
         env = dict(os.environ, HOSTVM_MODULES=(os.environ.get("HOSTVM_MODULES", "")
-                                               + " loop veth").strip())
+                                               + " loop bridge tun veth").strip())
         # L1 gets more RAM than the largest guest a test asks for (4 GiB):
         # domus refuses guests larger than its host's memory.
-        # socat: the host end of --virtio-console in the tests
+        # socat: the host end of --virtio-console and of TCP in the tests;
+        # iproute2's ip: network namespaces (busybox's ip has none)
         self.l1 = pexpect.spawn(str(script), ["--interactive", "--need-domus", "--quiet",
                                               "--memory", "6144",
                                               "--add", "/usr/bin/socat",
-                                              "--add", "/usr/sbin/ip"],
+                                              "--add", "/sbin/ip"],
                                 encoding="utf-8", codec_errors="replace", timeout=boot_timeout,
                                 dimensions=(40, 200), cwd=str(ROOT), env=env)
         i = self.l1.expect([r"hostvm: interactive shell ready", r"SKIP: (.*)\r?\n",

@@ -243,8 +243,8 @@ def test_shell_through_a_pty(dm):
         sh.expect_exact("domus # ")
         # completion of a verb
         # (libedit redraws: what it adds is what we look for)
-        sh.send("domi\t")
-        sh.expect_exact("nfo ")
+        sh.send("domin\t")
+        sh.expect_exact("fo ")
         # of a domain name: "alp" is unique, "al" is not
         sh.send("alp\t")
         sh.expect_exact("ha")
@@ -272,3 +272,65 @@ def test_shell_through_a_pty(dm):
     assert dm.state("alpha") == "running"
     # libedit keeps it across sessions (its own encoding: \\040 is a space)
     assert "dominfo\\040alpha" in (dm.root / "var/lib/domus/history").read_text()
+
+
+def test_on_reboot_destroy_and_reset_in_place(dm):
+    dm.ok("define", dm.cfg("once", 'on_reboot = "destroy"\n'))
+    dm.ok("start", "once")
+    dm.wait_console("once", "domus-guest: init ready")
+    first = dm.list()["once"][0]
+    # a reset from the administrator is done in place, whatever on_reboot says
+    assert "was reset" in dm.ok("reset", "once")
+    time_end = time.time() + 60
+    boots = 1
+    while time.time() < time_end and boots < 2:
+        m = re.search(r"domus\.boots=(\d+)", dm.ok("domstats", "once"))
+        boots = int(m.group(1)) if m else 0
+        time.sleep(0.3)
+    assert boots == 2
+    assert dm.list()["once"] == (first, "running")
+    dm.wait_console("once", "domus-guest: init ready")
+    time.sleep(1)
+    # the guest's own reboot: on_reboot = "destroy" ends the domain
+    dm.console_cmd("once", "reboot", r"reboot|Restarting")
+    dm.wait_state("once", "shut off")
+    assert "the guest rebooted" in dm.log("once")
+
+
+def test_create_autostart_console_busy_and_small_verbs(dm):
+    # create: started from a file, not defined (transient)
+    path = dm.cfg("tmp1")
+    assert "Domain 'tmp1' created from" in dm.ok("create", path)
+    assert dm.state("tmp1") == "running"
+    assert not (dm.root / "etc/domus/tmp1.cfg").exists()
+    assert re.search(r"Persistent:\s+no", dm.ok("dominfo", "tmp1"))
+    uuid = dm.ok("domuuid", "tmp1").split()[0]
+    assert re.fullmatch(r"[0-9a-f-]{36}", uuid)
+    assert dm.ok("domid", "tmp1").split()[0] == dm.list()["tmp1"][0]
+    assert dm.ok("domstate", uuid).split()[0] == "running"     # by uuid, as virsh
+    # one console client at a time: the second gets one clear line
+    import pexpect
+    first = pexpect.spawn(dm.bin, ["console", "tmp1"], env=dm.env, encoding="utf-8", timeout=30)
+    first.expect_exact("Escape character is ^]")
+    err = dm.fails("console", "tmp1")
+    assert "console busy" in err, err
+    first.send("\x1d")
+    first.expect(pexpect.EOF)
+    first.close()
+    dm.ok("destroy", "tmp1")
+    assert "tmp1" not in dm.list("--all")      # gone with its process
+    # autostart: only the marked ones start with start --autostart
+    for n in ("auto1", "manual1"):
+        dm.ok("define", dm.cfg(n))
+    assert "marked as autostarted" in dm.ok("autostart", "auto1")
+    assert (dm.root / "etc/domus/auto/auto1.cfg").is_symlink()
+    dm.ok("start", "--autostart")
+    assert dm.state("auto1") == "running" and dm.state("manual1") == "shut off"
+    assert re.search(r"Autostart:\s+enable", dm.ok("dominfo", "auto1"))
+    assert "unmarked" in dm.ok("autostart", "auto1", "--disable")
+    assert not (dm.root / "etc/domus/auto/auto1.cfg").exists()
+    assert dm.ok("domid", "manual1").split()[0] == "-"
+    # --help of a verb, and bad flags
+    assert "usage: domus shutdown DOMAIN [--timeout SECONDS]" in dm.ok("shutdown", "--help")
+    assert "unknown option '--frob'" in dm.fails("list", "--frob")
+    assert "--timeout 'soon'" in dm.fails("shutdown", "auto1", "--timeout", "soon")

@@ -40,7 +40,7 @@ menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simpl
 	load_video
 	insmod ext2
 	echo	'Loading Linux ...'
-	linux	/boot/vmlinuz-6.1.0-test root=/dev/vda ro quiet $vt_handoff domus.chef=grub
+	linux	/boot/vmlinuz-6.1.0-test root=/dev/vda ro quiet no_timer_check $vt_handoff domus.chef=grub
 	initrd	/boot/initrd.img-6.1.0-test
 }
 """
@@ -85,16 +85,47 @@ def make_boot_disk(dm, partitioned=False):
     return disk
 
 
+@pytest.fixture
+def xenbr0():
+    """A network namespace with the chef config's bridge xenbr0 in it; the
+    domain is started there (its monitor makes a TAP on the bridge)."""
+    if os.geteuid() != 0:
+        pytest.skip("the chef config's bridge xenbr0 needs root (a network namespace)")
+    ns = f"domus-chef-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        subprocess.run(["ip", "-n", ns, "link", "add", "xenbr0", "type", "bridge"], check=True)
+        subprocess.run(["ip", "-n", ns, "link", "set", "xenbr0", "up"], check=True)
+        yield ns
+    finally:
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True).stdout
+        for pid in pids.split():
+            subprocess.run(["kill", "-9", pid])
+        subprocess.run(["ip", "netns", "del", ns])
+
+
 @pytest.mark.parametrize("partitioned", [False, True], ids=["whole-disk", "mbr-partition"])
-def test_chef_config_boots_through_the_bootloader(dm, partitioned):
+def test_chef_config_boots_through_the_bootloader(dm, xenbr0, partitioned):
     disk = make_boot_disk(dm, partitioned)
     cfg = dm.root / "chef.cfg"
     # the config as written in the Xen chapter; only where the disk lives differs
     cfg.write_text(CHEF.replace("/vm/chef.dsk", str(disk)))
     out = dm.run("define", str(cfg), check=True)
     assert "vfb: ignored" in out.stderr, out.stderr
-    assert "Domain 'chef' started" in dm.ok("start", "chef")
+    # without the bridge: one clear error, nothing running
+    err = dm.fails("start", "chef")
+    assert "xenbr0" in err, err
+    assert dm.state("chef") == "shut off"
+    p = subprocess.run(["ip", "netns", "exec", xenbr0, dm.bin, "start", "chef"], env=dm.env,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "Domain 'chef' started" in p.stdout, p.stdout + p.stderr
     dm.wait_console("chef", "domus-guest: init ready")
+    # the vif: eth0 with the config's MAC, its TAP on xenbr0
+    out = dm.console_cmd("chef", "cat /sys/class/net/eth0/address; echo NIC$((5+5))", r"NIC10")
+    assert "00:16:3e:2b:2b:2b" in out, out
+    br = subprocess.run(["ip", "-n", xenbr0, "link", "show", "master", "xenbr0"],
+                        capture_output=True, text=True).stdout
+    assert br.strip(), "no TAP on xenbr0"
     out = dm.console_cmd("chef", "cat /proc/cmdline; echo CMD$((1+1))", r"CMD2")
     # the second menuentry (set default="1"), its arguments, grub's variables dropped
     assert "domus.chef=grub" in out and "single" not in out and "vt_handoff" not in out, out
@@ -146,7 +177,8 @@ def run_install(dm, location, name):
     disk = dm.root / f"{name}.img"
     child = pexpect.spawn(dm.bin, ["install", "-n", name, "-r", "256", "--vcpus", "1",
                                    "-f", str(disk), "-s", "2", "-l", location,
-                                   "--extra-args", "quiet domus.installer=yes", "--nographics",
+                                   "--extra-args", "quiet no_timer_check domus.installer=yes", "--nographics",
+                                   "--network", "nat",
                                    "--engine", "qemu"],
                           env=dm.env, encoding="utf-8", codec_errors="replace", timeout=120)
     seen = io.StringIO()
@@ -155,9 +187,10 @@ def run_install(dm, location, name):
         child.expect_exact("Escape character is ^]")
         child.expect_exact("domus-guest: init ready")
         child.expect_exact("domus-guest:/# ")
-        child.sendline("cat /proc/cmdline; echo I$((3*3))")
+        child.sendline("cat /proc/cmdline /sys/class/net/eth0/address; echo I$((3*3))")
         child.expect("I9")
         assert "domus.installer=yes" in child.before
+        assert "00:16:3e:" in child.before      # --network nat: a NIC, Xen's OUI
         child.send("\x1d")      # detach; the domain keeps running
         child.expect(pexpect.EOF, timeout=10)
     finally:
@@ -167,7 +200,7 @@ def run_install(dm, location, name):
     assert st.st_size == 2 << 30 and st.st_blocks * 512 < (1 << 20)   # sparse, 2 GiB
     cfg = (dm.root / f"etc/domus/{name}.cfg").read_text()
     assert f'name = "{name}"' in cfg and "memory = 256" in cfg
-    assert f'"file:{disk},xvda,w"' in cfg
+    assert f'"file:{disk},xvda,w"' in cfg and 'vif = [ "type=nat" ]' in cfg
     assert (dm.root / f"var/lib/domus/boot/{name}/linux").read_bytes() == \
         (GUEST / "vmlinuz").read_bytes()
     return seen.getvalue()

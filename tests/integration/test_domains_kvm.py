@@ -21,7 +21,7 @@ vcpus = 1
 engine = "kvm"
 kernel = "/hv/guest/vmlinuz"
 ramdisk = "/hv/guest/initrd.img"
-extra = "quiet"
+extra = "quiet no_timer_check"
 on_crash = "restart"
 EOF
 domus define /tmp/$n.cfg || exit 10

@@ -117,7 +117,9 @@ static void test_syntax_forms(void **state)
 	assert_string_equal(cfg.cmdline, "root=/dev/vda1 ro quiet");
 	assert_non_null(strstr(warnings, "t.cfg:12:1: frobnicate: unknown key"));
 	/* cmdline wins */
-	assert_int_equal(parse("name=\"a\"\nkernel=\"/k\"\ncmdline=\"x=1\"\nextra=\"y\"\n", &e), 0);
+	assert_int_equal(parse("name=\"a\"\nkernel=\"/k\"\ncmdline=\"x=1\"\nextra=\"y\"\n"
+			       "disk = [ \"/a,xvda,w\" ]\ndisk += [ ]\n", &e), 0);
+	assert_int_equal(cfg.nr_disks, 1);
 	assert_string_equal(cfg.cmdline, "x=1");
 	/* defaults, as xl */
 	assert_int_equal(parse("name=\"a\"\nkernel=\"/k\"\n", &e), 0);
@@ -144,6 +146,8 @@ static void test_errors_have_positions(void **state)
 	bad("name = \"a\"\nkernel=\"/k\"\non_reboot = \"sometimes\"\n",
 	    "expected destroy, restart, preserve or rename-restart");
 	bad("name = \"a b\"\n", "t.cfg:1:8: name: 'a b': expected");
+	/* a newline inside a value stays out of the one-line message */
+	bad("name = \"a\\nb\"\n", "name: 'a?b': expected");
 	bad("name = \"a\"\nuuid = \"nope\"\n", "t.cfg:2:8: uuid: 'nope': expected 8-4-4-4-12");
 	bad("memory = 256\n", "name: missing");
 	bad("name = \"a\"\n", "kernel: missing");

@@ -252,7 +252,10 @@ static void vp_write_status(struct virtio_pci *vp, uint8_t status)
 		if ((f & ~offered_features(vdev)) || !(f & VIRTIO_F_VERSION_1))
 			status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
 	}
+	bool now_ok = (status & VIRTIO_STATUS_DRIVER_OK) && !(vdev->status & VIRTIO_STATUS_DRIVER_OK);
 	vdev->status = (uint8_t)(status | (vdev->status & VIRTIO_STATUS_NEEDS_RESET));
+	if (now_ok && vdev->ops->driver_ok)
+		vdev->ops->driver_ok(vdev);
 }
 
 static void vp_queue_enable(struct virtio_pci *vp, unsigned q)
@@ -611,6 +614,7 @@ int virtio_pci_create(struct virtio_dev *vdev, const struct virtio_pci_config *c
 	vdev->transport = vp;
 	vdev->signal_queue = vp_signal_queue;
 	vdev->signal_needs_reset = vp_signal_needs_reset;
+	vdev->signal_config = vp_signal_config;
 	vdev->retry_queue = vp_retry_queue;
 	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		vp->kicks[q].fd = -1;

@@ -46,6 +46,9 @@ struct virtio_dev_ops {
 	/* reset: the driver reset the device: drop in-flight work (the queues
 	 * are reset by the transport). Device lock held. */
 	void (*reset)(struct virtio_dev *vdev);
+	/* driver_ok: the driver set DRIVER_OK; driver_features are final.
+	 * Optional. Device lock held, on whichever thread wrote the status. */
+	void (*driver_ok)(struct virtio_dev *vdev);
 	void (*destroy)(struct virtio_dev *vdev);
 	/* Snapshots and migration (all optional; device lock held, vCPUs
 	 * stopped). quiesce: finish everything in flight, so the device
@@ -76,6 +79,8 @@ struct virtio_dev {
 	uint8_t isr;
 	/* set by the transport: send the used-buffer interrupt of queue (q) */
 	void (*signal_queue)(struct virtio_dev *vdev, unsigned q);
+	/* set by the transport: the config space changed (config interrupt) */
+	void (*signal_config)(struct virtio_dev *vdev);
 	/* set by the transport: the device needs a reset (a broken ring) */
 	void (*signal_needs_reset)(struct virtio_dev *vdev);
 	/* set by the transport: call queue_notify(q) again soon, from the loop,
