@@ -186,6 +186,7 @@ int cmd_migrate(int argc, char **argv)
 			       s, rounds, jd(st, "bytes-sent") / 1048576, jd(st, "mib-per-s"),
 			       jd(st, "ram-remaining") / 1048576, jd(st, "expected-downtime-ms"));
 			last_round = rounds;
+			fflush(stdout);	/* progress, also into a file or a pipe */
 		}
 		if (strcmp(s, "completed") == 0) {
 			printf("Migration: completed in %.0f ms, downtime %.1f ms, %.1f MiB sent\n",

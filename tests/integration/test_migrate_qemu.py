@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from conftest import domus_bin
-from test_migrate import COUNTER, assert_continues, counters, section
+from test_migrate import COUNTER, DIRTY, assert_continues, counters, section
 
 
 def sh(script, timeout=300):
@@ -45,12 +45,12 @@ def nets(domus, guest, qemu, tmp_path_factory):
     sh(f"ip netns del {src}; ip netns del {dst}")
 
 
-def boot(d, name, ns=""):
+def boot(d, name, ns="", dirty=False):
     run = f"ip netns exec {ns} " if ns else ""
-    cl = f"console=ttyS0 quiet domus.exec={COUNTER}"
+    cl = f"console=ttyS0 quiet domus.exec={DIRTY if dirty else ''}{COUNTER}"
     return f"""
         {run}timeout -s KILL 300 domus run --engine qemu --control {d}/{name}.sock \\
-            --cmdline '{cl}' < /dev/null > {d}/{name}.log 2>&1 &
+            --cmdline '{cl}' < /dev/null > {d}/{name}.log 2> {d}/{name}.err &
         pid_{name}=$!
         for i in $(seq 600); do grep -q '^C20' {d}/{name}.log && break; sleep 0.2; done
     """
@@ -61,14 +61,14 @@ def test_qemu_save_restore(nets):
     out, rc = sh(boot(d, "a") + f"""
         domus save {d}/a.sock {d}/snap; echo SAVE_ST=$?
         wait $pid_a; echo A_EXIT=$?
-        timeout -s KILL 60 domus restore {d}/snap < /dev/null > {d}/b.log 2>&1 &
+        timeout -s KILL 60 domus restore {d}/snap < /dev/null > {d}/b.log 2> {d}/b.err &
         pid=$!
         for i in $(seq 100); do [ $(grep -c '^C' {d}/b.log) -ge 10 ] && break; sleep 0.2; done
         kill $pid; wait $pid; echo B_EXIT=$?
-        echo @@a@@; cat {d}/a.log; echo @@b@@; cat {d}/b.log
+        echo @@aerr@@; cat {d}/a.err; echo @@a@@; cat {d}/a.log; echo @@b@@; cat {d}/b.log
     """)
     assert "SAVE_ST=0" in out and "A_EXIT=6" in out, out[-2000:]
-    assert "QEMU's state" in section(out, "a")
+    assert "QEMU's state" in section(out, "aerr")
     assert_continues(section(out, "a"), section(out, "b"), "restore")
 
 
@@ -94,17 +94,19 @@ def test_qemu_live_migration(nets):
     assert_continues(section(out, "s"), section(out, "d"), "migration")
 
 
-def test_qemu_migration_destination_killed(nets):
+def test_qemu_migration_destination_gone(nets):
+    # The destination dies before the migration (QEMU under TCG here migrates
+    # 100 MiB in under a second, too fast to kill it reliably mid-way: the
+    # mid-way faults are tested with the KVM engine in test_migrate.py).
     d, src, dst = nets["dir"], nets["src"], nets["dst"]
-    out, rc = sh(f"""
-        ip netns exec {dst} timeout -s KILL 300 domus migrate-receive 10.9.1.2:4501 \\
-            < /dev/null > {d}/d2.log 2>&1 &
-        dp=$!
-    """ + boot(d, "k", ns=src) + f"""
-        ( sleep 0.3; kill -9 $dp ) &
+    out, rc = sh(boot(d, "k", ns=src) + f"""
+        ip netns exec {dst} domus migrate-receive 10.9.1.2:4501 < /dev/null > {d}/d2.log 2>&1 &
+        sleep 1
+        dpid=$(pgrep -f 'domus migrate-receive 10.9.1.2:4501' | head -1)
+        kill -9 $dpid; sleep 0.5
         ip netns exec {src} domus migrate --live {d}/k.sock 10.9.1.2:4501 > {d}/m2.out 2>&1
         echo MIG_ST=$?
-        sleep 2; kill -0 $pid_k && echo SRC_ALIVE=1
+        sleep 1; kill -0 $pid_k && echo SRC_ALIVE=1
         n1=$(grep -c '^C' {d}/k.log); sleep 2; n2=$(grep -c '^C' {d}/k.log)
         [ $n2 -gt $n1 ] && echo STILL_COUNTING=1
         kill $pid_k; wait $pid_k
@@ -112,4 +114,4 @@ def test_qemu_migration_destination_killed(nets):
     """)
     assert "MIG_ST=1" in out, out[-2000:]
     assert "SRC_ALIVE=1" in out and "STILL_COUNTING=1" in out, out[-2000:]
-    assert "failed" in section(out, "mig")
+    assert "cannot connect" in section(out, "mig")
