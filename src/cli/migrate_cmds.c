@@ -48,7 +48,9 @@ static int call(const char *name, const char *cmd, struct json_object *args,
 	}
 	r = control_call(path, cmd, args, reply, timeout_ms, &err);
 	json_object_put(args);
-	if (r == -ENOENT || r == -ECONNREFUSED) {
+	/* the monitor is not there (its own errors, a refused connection to a
+	 * migration's destination included, carry their description) */
+	if ((r == -ENOENT || r == -ECONNREFUSED) && strstr(err.msg, "cannot connect to") == NULL) {
 		log_error("%s: domain '%s' is not running", cmd, name);
 		return -1;
 	}

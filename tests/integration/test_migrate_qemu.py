@@ -42,7 +42,9 @@ def nets(domus, guest, qemu, tmp_path_factory):
         sh(f"ip netns del {src}; ip netns del {dst}")
         pytest.skip(f"network namespaces: {out[-300:]}")
     yield {"src": src, "dst": dst, "dir": str(tmp_path_factory.mktemp("qmig"))}
-    sh(f"ip netns del {src}; ip netns del {dst}")
+    # what ran in the namespaces goes with them
+    sh(f"for p in $(ip netns pids {src}) $(ip netns pids {dst}); do kill -9 $p; done; "
+       f"ip netns del {src}; ip netns del {dst}")
 
 
 def boot(d, name, ns="", dirty=False):
@@ -102,7 +104,7 @@ def test_qemu_migration_destination_gone(nets):
     out, rc = sh(boot(d, "k", ns=src) + f"""
         ip netns exec {dst} domus migrate-receive 10.9.1.2:4501 < /dev/null > {d}/d2.log 2>&1 &
         sleep 1
-        dpid=$(pgrep -f 'domus migrate-receive 10.9.1.2:4501' | head -1)
+        dpid=$(pgrep -n -f 'domus migrate-receive 10.9.1.2:4501')
         kill -9 $dpid; sleep 0.5
         ip netns exec {src} domus migrate --live {d}/k.sock 10.9.1.2:4501 > {d}/m2.out 2>&1
         echo MIG_ST=$?
