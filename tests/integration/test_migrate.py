@@ -134,8 +134,9 @@ def test_restore_refuses_bad_files(l1):
 def migrate_script(mem=256, downtime=30, fault="", port=4444, env_dst="", disk=""):
     return boot_script("ms", mem=mem, extra_cl=DIRTY, ns="src", disk=disk) + f"""
         rm -f {W}/md.log {W}/mig.out
-        {IP} netns exec dst env {env_dst} timeout -s KILL 400 domus migrate-receive \\
-            10.9.0.2:{port} < /dev/null > {W}/md.log 2>&1 &
+        rm -f {W}/md.err
+        {IP} netns exec dst env {env_dst} domus migrate-receive \\
+            10.9.0.2:{port} < /dev/null > {W}/md.log 2> {W}/md.err &
         dpid=$!
         sleep 0.5
         {fault}
