@@ -14,7 +14,7 @@ cd "$(dirname "$0")"
 # the QEMU engine need, and the test tools.
 PKGS=(
 	meson ninja-build gcc clang pkg-config file
-	libcmocka-dev libjson-c-dev liburing-dev libclang-rt-14-dev
+	libcmocka-dev libjson-c-dev liburing-dev libzstd-dev libclang-rt-14-dev
 	qemu-system-x86 busybox-static cpio kmod e2fsprogs fio
 	python3 python3-pytest python3-pexpect acpica-tools socat
 	libseccomp-dev libcap-dev podman crun runc

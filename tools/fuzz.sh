@@ -12,7 +12,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
 fi
 ninja -C build-fuzz >/dev/null || { ninja -C build-fuzz | grep -E 'error|FAILED' >&2; exit 1; }
 corpus=build-fuzz/corpus
-targets="fuzz_bzimage fuzz_cmdline fuzz_virtqueue fuzz_virtio_blk fuzz_virtio_console fuzz_virtio_net fuzz_oci_config fuzz_xlcfg"
+targets="fuzz_bzimage fuzz_cmdline fuzz_virtqueue fuzz_virtio_blk fuzz_virtio_console fuzz_virtio_net fuzz_oci_config fuzz_xlcfg fuzz_stream"
 for t in $targets; do mkdir -p "$corpus/$t"; done
 if [ -f build/guest/vmlinuz ] && [ ! -f "$corpus/fuzz_bzimage/vmlinuz-head" ]; then
 	head -c 65536 build/guest/vmlinuz > "$corpus/fuzz_bzimage/vmlinuz-head"

@@ -26,6 +26,15 @@ static int cmd_version(int argc, char **argv);
 
 static const struct verb verbs[] = {
 	{ "run", cmd_run, "boot a VM in the foreground with its console on this terminal" },
+	{ "save", cmd_save, "save a running domain's state to FILE; it stops (--compress: zstd)",
+	  "save [--compress] DOMAIN FILE" },
+	{ "restore", cmd_restore, "run a guest again from a FILE made by save",
+	  "restore FILE" },
+	{ "migrate", cmd_migrate, "live-migrate a domain to HOST:PORT (--live, --downtime MS)",
+	  "migrate --live [--downtime MS] DOMAIN HOST:PORT" },
+	{ "migrate-receive", cmd_migrate_receive,
+	  "wait for a live migration on PORT and run the guest that arrives",
+	  "migrate-receive [HOST:]PORT" },
 	{ "list", cmd_list, "list domains: Id, Name, State (--all: the shut off ones too)",
 	  "list [--all] [--inactive]" },
 	{ "define", cmd_define, "define a domain from an xl.cfg-style FILE (docs/domains.md)",
@@ -74,7 +83,7 @@ static int cmd_help(int argc, char **argv)
 	(void)argv;
 	printf("usage: domus VERB [OPTIONS]   (no VERB: the interactive shell)\n\nverbs:\n");
 	for (size_t i = 0; i < ARRAY_SIZE(verbs); i++)
-		printf("  %-10s %s\n", verbs[i].name, verbs[i].summary);
+		printf("  %-16s %s\n", verbs[i].name, verbs[i].summary);
 	printf("\n`domus VERB --help` describes a verb's options.\n");
 	return 0;
 }

@@ -2,12 +2,14 @@
 /* run.c: `domus run`: check the request, choose the engine, put the console
  * on this terminal, boot, and turn the way the guest ended into our status. */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/sysinfo.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/boot.h"
@@ -20,8 +22,13 @@
 #include "console/console.h"
 #include "console/sockchar.h"
 #include "control/control.h"
+#include "control/migcmds.h"
 #include "control/vmcmds.h"
 #include "engine/engine.h"
+#include "migration/migrate.h"
+#include "migration/snapshot.h"
+#include "migration/stream.h"
+#include "migration/vmstate.h"
 #include "run_args.h"
 
 static unsigned long long host_memory_mib(void)
@@ -115,12 +122,15 @@ static int open_nets(struct run_args *a, bool for_qemu, struct netdev **nets, st
 	return 0;
 }
 
-int cmd_run(int argc, char **argv)
+/* run_machine: open the disks and NICs, choose the engine, put the console
+ * (or the serial socket) here, serve the control socket, and run (cfg) until
+ * it ends; the exit status. (a): the options beyond cfg (control, serial
+ * socket, NICs); (force): the engine a VM from saved state needs
+ * (ENGINE_AUTO: as cfg says). */
+static int run_machine(struct vm_config *cfg, struct run_args *a, enum engine_kind force)
 {
 	static struct disk *disks[VM_DISKS_MAX];
 	static struct netdev *nets[NET_NICS_MAX];
-	static char def_kernel[4096], def_initrd[4096];
-	struct run_args args;
 	struct err err = { 0 };
 	const struct engine_ops *engine;
 	char why[256];
@@ -133,49 +143,30 @@ int cmd_run(int argc, char **argv)
 	sigset_t mask;
 	int status;
 
-	if (run_args_parse(argc, argv, host_memory_mib(), &args, &err) < 0) {
-		log_error("run: %s", err.msg);
-		return VM_EXIT_USAGE;
-	}
-	if (args.help) {
-		fputs(run_usage, stdout);
-		return 0;
-	}
-	if (!args.kernel_given) {
-		snprintf(def_kernel, sizeof(def_kernel), "%s/guest/vmlinuz", cli_self_dir());
-		args.cfg.kernel = def_kernel;
-		if (!args.initrd_given) {
-			snprintf(def_initrd, sizeof(def_initrd), "%s/guest/initrd.img",
-				 cli_self_dir());
-			args.cfg.initrd = def_initrd;
-		}
-	}
-	if (x86_boot_check(&args.cfg, &err) < 0) {
+	if (open_disks(cfg, disks, &err) < 0) {
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	if (open_disks(&args.cfg, disks, &err) < 0) {
+	if (force != ENGINE_AUTO)
+		cfg->engine = force;
+	if (engine_select(cfg, &engine, why, sizeof(why), &err) < 0) {
+		close_disks(disks, cfg->nr_disks, true);
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	if (engine_select(&args.cfg, &engine, why, sizeof(why), &err) < 0) {
-		close_disks(disks, args.cfg.nr_disks, true);
+	if (open_nets(a, engine == &qemu_engine_ops, nets, &err) < 0) {
+		close_disks(disks, cfg->nr_disks, true);
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	if (open_nets(&args, engine == &qemu_engine_ops, nets, &err) < 0) {
-		close_disks(disks, args.cfg.nr_disks, true);
-		log_error("%s", err.msg);
-		return VM_EXIT_ERROR;
-	}
-	args.cfg.nets = nets;
+	cfg->nets = nets;
 	log_info("%s", why);
-	args.cfg.engine = engine == &qemu_engine_ops ? ENGINE_QEMU : ENGINE_KVM;
+	cfg->engine = engine == &qemu_engine_ops ? ENGINE_QEMU : ENGINE_KVM;
 	if (engine == &qemu_engine_ops) {
 		/* Checked (and created) here; QEMU opens and locks them itself. */
-		close_disks(disks, args.cfg.nr_disks, false);
+		close_disks(disks, cfg->nr_disks, false);
 	} else {
-		args.cfg.disks = disks;
+		cfg->disks = disks;
 	}
 
 	/* Signals become loop events; the vCPU threads inherit the mask. */
@@ -204,37 +195,37 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	}
 	console_on_quit(con, run_on_quit, &ctx);
-	if (args.cfg.vconsole_path && engine != &qemu_engine_ops) {
-		if (sockchar_open(args.cfg.vconsole_path, ctx.loop, &vcon, &err) < 0) {
+	if (cfg->vconsole_path && engine != &qemu_engine_ops) {
+		if (sockchar_open(cfg->vconsole_path, ctx.loop, &vcon, &err) < 0) {
 			log_error("%s", err.msg);
 			goto out;
 		}
-		args.cfg.vconsole = sockchar_chardev(vcon);
+		cfg->vconsole = sockchar_chardev(vcon);
 	}
-	if (args.serial_socket) {
-		if (sockchar_open(args.serial_socket, ctx.loop, &serial, &err) < 0) {
+	if (a->serial_socket) {
+		if (sockchar_open(a->serial_socket, ctx.loop, &serial, &err) < 0) {
 			log_error("%s", err.msg);
 			goto out;
 		}
-		args.cfg.serial = sockchar_chardev(serial);
+		cfg->serial = sockchar_chardev(serial);
 	}
-	if (args.control_path) {
-		if (control_server_open(args.control_path, ctx.loop, &ctl_srv, &err) < 0) {
+	if (a->control_path) {
+		if (control_server_open(a->control_path, ctx.loop, &ctl_srv, &err) < 0) {
 			log_error("%s", err.msg);
 			goto out;
 		}
 		vmc.ctl = &vmctl;
-		vmc.cfg = &args.cfg;
+		vmc.cfg = cfg;
 		vmc.loop = ctx.loop;
 		vmc.name = getenv("DOMUS_DOMAIN");
-		if (vmcmds_register(ctl_srv, &vmc) < 0) {
+		if (vmcmds_register(ctl_srv, &vmc) < 0 || migcmds_register(ctl_srv, &vmc) < 0) {
 			log_error("out of memory");
 			goto out;
 		}
-		args.cfg.control = &vmctl;
+		cfg->control = &vmctl;
 	}
 
-	int r = engine->run(&args.cfg, ctx.loop, con, &err);
+	int r = engine->run(cfg, ctx.loop, con, &err);
 	if (r < 0) {
 		console_restore_terminal();
 		log_error("%s", err.msg);
@@ -243,14 +234,215 @@ int cmd_run(int argc, char **argv)
 		status = r;
 	}
 out:
-	close_disks(disks, args.cfg.disks ? args.cfg.nr_disks : 0, false);
+	close_disks(disks, cfg->disks ? cfg->nr_disks : 0, false);
 	control_server_close(ctl_srv);
 	sockchar_close(serial);
-	close_nets(nets, args.cfg.nr_nets);
+	close_nets(nets, cfg->nr_nets);
 	sockchar_close(vcon);
 	console_free(con);
 	if (ctx.sigfd >= 0)
 		close(ctx.sigfd);
 	ev_loop_free(ctx.loop);
+	return status;
+}
+
+/* The options of a machine from saved state: only --control and
+ * --serial-socket (a restore); no NICs (not in the saved configuration yet). */
+static struct run_args machine_args;
+
+struct restore_ctx {
+	struct stream s;
+	const char *path;
+	double t0;
+};
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int restore_load(void *arg, struct vm *vm, struct err *err)
+{
+	struct restore_ctx *rc = arg;
+
+	return vmstate_load(vm, &rc->s, snapshot_ram_cb, NULL, err);
+}
+
+static int restore_started(void *arg, struct vm *vm, struct err *err)
+{
+	struct restore_ctx *rc = arg;
+
+	(void)vm;
+	(void)err;
+	log_info("restored from %s: guest running %.1f ms after start", rc->path,
+		 mono_ms() - rc->t0);
+	return 0;
+}
+
+/* A QEMU-engine snapshot: QEMU's own stream in the "qemu" section, checked
+ * to be whole (the end marker after it), then read by QEMU from the file. */
+static int run_restore_qemu(const struct run_args *args, struct vmconfig *vc, struct stream *s,
+			    int fd)
+{
+	struct section sec;
+	struct err err = { 0 };
+	int r = stream_get_section(s, &sec, &err);
+	uint64_t off;
+
+	if (r == 1 && (strcmp(sec.name, "qemu") != 0 || !(sec.flags & STREAM_F_BULK)))
+		r = err_set(&err, EINVAL, "snapshot corrupt: no QEMU state after the configuration");
+	off = sec.bulk_offset;
+	if (r == 1 && (r = stream_skip(s, sec.bulk_len)) == 0)
+		r = stream_get_section(s, &sec, &err);
+	if (r == 1)
+		r = err_set(&err, EINVAL, "snapshot corrupt: a section after the QEMU state");
+	if (r < 0) {
+		log_error("restore %s: %s", args->restore, err.msg[0] ? err.msg : "truncated");
+		return VM_EXIT_ERROR;
+	}
+	if (lseek(fd, (off_t)off, SEEK_SET) < 0) {
+		log_error("restore %s: %s", args->restore, strerror(errno));
+		return VM_EXIT_ERROR;
+	}
+	vc->cfg.qemu_incoming_fd = fd;
+	return run_machine(&vc->cfg, &machine_args, ENGINE_QEMU);
+}
+
+/* domus run --restore FILE */
+static int run_restore(const struct run_args *args)
+{
+	static struct vmconfig vc;
+	struct restore_ctx rc = { .path = args->restore, .t0 = mono_ms() };
+	struct vm_incoming inc = { .load = restore_load, .started = restore_started, .arg = &rc };
+	struct err err = { 0 };
+	int fd, kvm_fd, status;
+
+	fd = open(args->restore, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		log_error("restore %s: %s", args->restore, strerror(errno));
+		return VM_EXIT_ERROR;
+	}
+	if (stream_open(&rc.s, fd, false) < 0 || vmconfig_read(&rc.s, &vc, &err) < 0) {
+		log_error("restore %s: %s", args->restore, err.msg[0] ? err.msg : "out of memory");
+		stream_close(&rc.s);
+		close(fd);
+		return VM_EXIT_ERROR;
+	}
+	if (vc.cfg.engine == ENGINE_QEMU) {
+		status = run_restore_qemu(args, &vc, &rc.s, fd);
+		stream_close(&rc.s);
+		close(fd);
+		return status;
+	}
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0 || vmstate_read_cpuid(&rc.s, kvm_fd, &inc.cpuid, &err) < 0) {
+		log_error("restore %s: %s", args->restore,
+			  kvm_fd < 0 ? "/dev/kvm: cannot open it (restoring needs the KVM engine)"
+				     : err.msg);
+		if (kvm_fd >= 0)
+			close(kvm_fd);
+		stream_close(&rc.s);
+		close(fd);
+		return VM_EXIT_ERROR;
+	}
+	close(kvm_fd);
+	vc.cfg.incoming = &inc;
+	status = run_machine(&vc.cfg, &machine_args, ENGINE_KVM);
+	free(inc.cpuid);	/* NULL once the engine took it */
+	stream_close(&rc.s);
+	close(fd);
+	return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static char def_kernel[4096], def_initrd[4096];
+	static struct run_args args;
+	struct err err = { 0 };
+
+	if (run_args_parse(argc, argv, host_memory_mib(), &args, &err) < 0) {
+		log_error("run: %s", err.msg);
+		return VM_EXIT_USAGE;
+	}
+	if (args.help) {
+		fputs(run_usage, stdout);
+		return 0;
+	}
+	if (args.restore) {
+		machine_args.control_path = args.control_path;
+		machine_args.serial_socket = args.serial_socket;
+		return run_restore(&args);
+	}
+	if (!args.kernel_given) {
+		snprintf(def_kernel, sizeof(def_kernel), "%s/guest/vmlinuz", cli_self_dir());
+		args.cfg.kernel = def_kernel;
+		if (!args.initrd_given) {
+			snprintf(def_initrd, sizeof(def_initrd), "%s/guest/initrd.img",
+				 cli_self_dir());
+			args.cfg.initrd = def_initrd;
+		}
+	}
+	if (x86_boot_check(&args.cfg, &err) < 0) {
+		log_error("%s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	return run_machine(&args.cfg, &args, ENGINE_AUTO);
+}
+
+static const char migrate_receive_usage[] =
+	"usage: domus migrate-receive [HOST:]PORT\n"
+	"Wait for one live migration (domus migrate --live NAME HOST:PORT on the source),\n"
+	"then run the guest that arrives, its console on this terminal, as domus run does.\n"
+	"The machine (memory, vCPUs, disks on shared storage: the same paths) is the\n"
+	"source's. A guest using CPU features this host lacks is refused before any\n"
+	"memory is sent. If the migration fails, nothing is left behind here.\n";
+
+int cmd_migrate_receive(int argc, char **argv)
+{
+	struct migrate_in *m = NULL;
+	struct err err = { 0 };
+	int kvm_fd, status;
+
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(migrate_receive_usage, stdout);
+		return 0;
+	}
+	if (argc != 2 || argv[1][0] == '-') {
+		fputs(migrate_receive_usage, stderr);
+		return VM_EXIT_USAGE;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (migrate_in_accept(argv[1], &m, &err) < 0) {
+		log_error("migrate-receive: %s", err.msg);
+		return VM_EXIT_ERROR;
+	}
+	if (migrate_in_config(m)->engine == ENGINE_QEMU) {
+		/* QEMU to QEMU: its own migration, on this connection */
+		if (migrate_in_qemu(m, &err) < 0) {
+			log_error("migrate-receive: %s", err.msg);
+			migrate_in_free(m);
+			return VM_EXIT_ERROR;
+		}
+		status = run_machine(migrate_in_config(m), &machine_args, ENGINE_QEMU);
+		migrate_in_free(m);
+		return status;
+	}
+	kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm_fd < 0 || migrate_in_check_cpu(m, kvm_fd, &err) < 0) {
+		if (kvm_fd < 0)
+			migrate_in_refuse(m, "the destination has no /dev/kvm");
+		log_error("migrate-receive: %s", kvm_fd < 0 ? "/dev/kvm: cannot open it (the KVM "
+				"engine receives migrations)" : err.msg);
+		if (kvm_fd >= 0)
+			close(kvm_fd);
+		migrate_in_free(m);
+		return VM_EXIT_ERROR;
+	}
+	close(kvm_fd);
+	status = run_machine(migrate_in_config(m), &machine_args, ENGINE_KVM);
+	migrate_in_free(m);
 	return status;
 }

@@ -30,6 +30,8 @@ const char run_usage[] =
 	"  --virtio-console PATH\n"
 	"                    a second console, the guest's /dev/hvc0, on the UNIX\n"
 	"                    socket PATH (connect with: socat - UNIX-CONNECT:PATH)\n"
+	"  --restore FILE    start from a snapshot (domus save) instead of booting: the\n"
+	"                    machine (memory, vCPUs, disks) is the one saved\n"
 	"  --net bridge=NAME[,mac=MAC] | tap=NAME[,mac=MAC] |\n"
 	"        user[,mac=MAC][,hostfwd=tcp:[HOSTADDR]:PORT-[GUESTADDR]:PORT...]\n"
 	"                    a virtio NIC: a TAP that domus adds to the Linux bridge\n"
@@ -57,6 +59,7 @@ enum opt {
 	OPT_ENGINE,
 	OPT_DISK,
 	OPT_VCONSOLE,
+	OPT_RESTORE,
 	OPT_NET,
 	OPT_CONTROL,
 	OPT_SERIAL_SOCKET,
@@ -73,6 +76,7 @@ static const struct {
 	{ "--cmdline", OPT_CMDLINE, true }, { "--memory", OPT_MEMORY, true },
 	{ "--vcpus", OPT_VCPUS, true },     { "--engine", OPT_ENGINE, true },
 	{ "--disk", OPT_DISK, true },	    { "--virtio-console", OPT_VCONSOLE, true },
+	{ "--restore", OPT_RESTORE, true },
 	{ "--net", OPT_NET, true },
 	{ "--control", OPT_CONTROL, true }, { "--serial-socket", OPT_SERIAL_SOCKET, true },
 	{ "--no-reboot", OPT_NO_REBOOT, false },
@@ -149,6 +153,11 @@ static int set_option(enum opt opt, const char *name, const char *val,
 		if (a->cfg.vconsole_path)
 			return err_set(err, EINVAL, "%s given twice", name);
 		a->cfg.vconsole_path = val;
+		return 0;
+	case OPT_RESTORE:
+		if (*val == '\0')
+			return err_set(err, EINVAL, "%s: empty path", name);
+		a->restore = val;
 		return 0;
 	case OPT_NET:
 		if (a->cfg.nr_nets == NET_NICS_MAX)
@@ -227,5 +236,9 @@ int run_args_parse(int argc, char **argv, unsigned long long host_mem_mib, struc
 	}
 	/* An --initrd with the default kernel is fine; a --kernel without
 	 * --initrd boots without one. */
+	if (out->restore && (out->kernel_given || out->initrd_given || out->cfg.nr_disks ||
+			     out->cfg.vconsole_path || out->cfg.nr_nets))
+		return err_set(err, EINVAL, "--restore: the machine is the saved one (no --kernel, "
+					    "--initrd, --disk, --net or --virtio-console)");
 	return 0;
 }

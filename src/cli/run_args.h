@@ -19,6 +19,7 @@ struct run_args {
 	bool help;
 	bool kernel_given;	/* --kernel was given (else: the default guest) */
 	bool initrd_given;
+	const char *restore;	/* --restore FILE */
 	const char *control_path;	/* --control: the control socket */
 	const char *serial_socket;	/* --serial-socket: ttyS0 on a UNIX socket */
 	struct disk_opts disks[VM_DISKS_MAX];	/* cfg.disk_opts points here */

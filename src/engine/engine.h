@@ -23,6 +23,19 @@ struct netdev;
 
 enum engine_kind { ENGINE_AUTO, ENGINE_KVM, ENGINE_QEMU };
 
+/* A VM that starts from saved state instead of booting (domus run --restore,
+ * domus migrate-receive): the KVM engine creates the machine with (cpuid),
+ * calls load() to fill it (RAM and state from a stream), starts the vCPUs
+ * and calls started(). Both return 0 or -errno with (err) set. */
+struct kvm_cpuid2;
+struct vm;
+struct vm_incoming {
+	struct kvm_cpuid2 *cpuid;	/* the source's, checked; the engine frees it */
+	int (*load)(void *arg, struct vm *vm, struct err *err);
+	int (*started)(void *arg, struct vm *vm, struct err *err);
+	void *arg;
+};
+
 /* Everything needed to boot one VM, whichever engine runs it. */
 struct vm_config {
 	const char *kernel;	/* bzImage path */
@@ -58,6 +71,24 @@ struct vm_config {
 	/* Filled by the engine while a VM runs (ops NULL otherwise), for the
 	 * control socket; NULL: nobody asks. */
 	struct vm_control *control;
+	/* NULL: boot the kernel; else start from saved state (KVM engine). */
+	struct vm_incoming *incoming;
+	/* QEMU engine: QEMU's state comes from this fd (a snapshot file at its
+	 * QEMU part, or the migration socket): -incoming fd:N; 0: none. */
+	int qemu_incoming_fd;
+};
+
+/* An outgoing live migration, as query-migrate reports it. */
+struct migrate_status {
+	char state[16];		/* none, active, completed, failed */
+	char error[256];	/* for failed */
+	unsigned rounds;
+	uint64_t total_ms;	/* so far, or in all */
+	uint64_t ram_total, ram_sent, ram_remaining;	/* bytes */
+	uint64_t bytes_sent;	/* on the wire */
+	double mib_per_s;	/* the last round's rate */
+	double expected_downtime_ms;
+	double downtime_ms;	/* measured, when completed */
 };
 
 /* What a running VM reports (domstats, dominfo). */
@@ -80,6 +111,14 @@ struct vm_control_ops {
 	/* reset: hard reset, as the reset line would */
 	int (*reset)(void *opaque, struct err *err);
 	int (*stats)(void *opaque, struct vm_stats *out, struct err *err);
+	/* save: the VM's state to the file (path) (zstd with (compress)); the
+	 * VM then ends with VM_EXIT_SAVED. NULL: the engine cannot. */
+	int (*save)(void *opaque, const char *path, bool compress, struct err *err);
+	/* migrate: start a live migration to (target) HOST:PORT; the VM ends
+	 * with VM_EXIT_MIGRATED once the destination runs it. query_migrate:
+	 * how it goes. NULL: the engine cannot. */
+	int (*migrate)(void *opaque, const char *target, unsigned downtime_ms, struct err *err);
+	int (*query_migrate)(void *opaque, struct migrate_status *out, struct err *err);
 };
 
 struct vm_control {
@@ -95,6 +134,8 @@ enum vm_exit {
 	VM_EXIT_CRASH = 3,	/* guest kernel panic or triple fault */
 	VM_EXIT_QUIT = 4,	/* stopped by the user: Ctrl-A x or a signal */
 	VM_EXIT_REBOOT = 5,	/* the guest rebooted, with vm_config.no_reboot */
+	VM_EXIT_SAVED = 6,	/* saved to a file (domus save): the guest is there */
+	VM_EXIT_MIGRATED = 7,	/* migrated: the guest runs on the destination */
 };
 
 /* Limits both engines accept. */

@@ -21,6 +21,9 @@
 #include "devices/acpi_pm.h"
 #include "devices/rtc_cmos.h"
 #include "engine.h"
+#include "migration/migrate.h"
+#include "migration/snapshot.h"
+#include "migration/vmstate.h"
 #include "vmm/vm.h"
 
 #define KVM_DEVICE "/dev/kvm"
@@ -92,6 +95,7 @@ struct kvm_monitor {
 	const struct vm_config *cfg;
 	bool hard_reset;	/* the reset came from the control socket */
 	unsigned boots;
+	struct migrate_out *mig;	/* the last outgoing migration */
 };
 
 /* --- control operations (engine.h) ------------------------------------------ */
@@ -149,7 +153,67 @@ static int kvm_ctl_stats(void *opaque, struct vm_stats *out, struct err *err)
 	return 0;
 }
 
+/* save: the VM stops, its state goes to (path), and the monitor ends with
+ * VM_EXIT_SAVED (as virsh save does); on failure the guest goes on. */
+static int kvm_ctl_save(void *opaque, const char *path, bool compress, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+	struct snapshot_stats st;
+	struct err e2 = { 0 };
+
+	if (mon->mig && !migrate_out_finished(mon->mig))
+		return err_set(err, EBUSY, "a migration is under way");
+	vmstate_quiesce(mon->vm);
+	if (snapshot_save(mon->vm, path, compress, &st, err) < 0) {
+		if (vm_thaw(mon->vm, &e2) < 0) {
+			log_error("%s", e2.msg);
+			ev_stop(mon->loop, -EIO);
+		}
+		return -EIO;
+	}
+	log_info("saved to %s: %llu MiB of RAM, file %llu MiB, %.0f ms", path,
+		 (unsigned long long)(st.ram_bytes >> 20), (unsigned long long)(st.bytes >> 20),
+		 st.ms);
+	ev_stop(mon->loop, VM_EXIT_SAVED);
+	return 0;
+}
+
+static int kvm_ctl_migrate(void *opaque, const char *target, unsigned downtime_ms,
+			   struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+	struct migrate_opts o = { .target = target, .downtime_ms = downtime_ms };
+
+	if (mon->mig && !migrate_out_finished(mon->mig))
+		return err_set(err, EBUSY, "a migration is already under way");
+	if (vm_paused(mon->vm))
+		return err_set(err, EBUSY, "the VM is paused: resume it first");
+	migrate_out_free(mon->mig);
+	mon->mig = NULL;
+	return migrate_out_start(mon->vm, mon->loop, &o, &mon->mig, err);
+}
+
+static int kvm_ctl_query_migrate(void *opaque, struct migrate_status *out, struct err *err)
+{
+	struct kvm_monitor *mon = opaque;
+
+	(void)err;
+	if (mon->mig == NULL) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->state, sizeof(out->state), "none");
+		return 0;
+	}
+	migrate_out_status(mon->mig, out);
+	/* the outcome is told: a migrated VM ends (after this reply) */
+	if (strcmp(out->state, "completed") == 0)
+		ev_stop(mon->loop, VM_EXIT_MIGRATED);
+	return 0;
+}
+
 static const struct vm_control_ops kvm_control_ops = {
+	.save = kvm_ctl_save,
+	.migrate = kvm_ctl_migrate,
+	.query_migrate = kvm_ctl_query_migrate,
 	.pause = kvm_ctl_pause,
 	.resume = kvm_ctl_resume,
 	.power_button = kvm_ctl_power_button,
@@ -221,6 +285,7 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 {
 	struct kvm_monitor mon = { .loop = loop, .cfg = cfg };
 	struct chardev *cd = cfg->serial ? cfg->serial : console_chardev(con);
+	struct vm_incoming *in = cfg->incoming;
 	int kvm_fd, r;
 
 	kvm_fd = kvm_open(err);
@@ -228,7 +293,18 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 		return kvm_fd;
 	loop_thread_batch();
 	for (;;) {
-		r = vm_create(&mon.vm, cfg, kvm_fd, cd, loop, err);
+		if (in) {
+			/* from saved state: a snapshot or a migration */
+			struct kvm_cpuid2 *cpuid = in->cpuid;
+			in->cpuid = NULL;
+			r = vm_create_restore(&mon.vm, cfg, kvm_fd, cd, loop, cpuid, err);
+			if (r == 0 && (r = in->load(in->arg, mon.vm, err)) < 0) {
+				vm_destroy(mon.vm);
+				break;
+			}
+		} else {
+			r = vm_create(&mon.vm, cfg, kvm_fd, cd, loop, err);
+		}
 		if (r < 0)
 			break;
 		r = ev_add(loop, mon.vm->req_fd, EPOLLIN, kvm_on_request, &mon);
@@ -242,6 +318,9 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 			ev_add(loop, rtc_fd, EPOLLIN, kvm_on_rtc_timer, mon.vm->rtc);
 		mon.boots++;
 		r = vm_start(mon.vm, err);
+		if (r == 0 && in && in->started)
+			r = in->started(in->arg, mon.vm, err);
+		in = NULL;	/* a reboot boots the kernel */
 		if (r == 0) {
 			if (cfg->control) {
 				cfg->control->opaque = &mon;
@@ -251,6 +330,9 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 			if (cfg->control)
 				cfg->control->ops = NULL;
 		}
+		/* the VM goes away: a migration still sending stops */
+		migrate_out_free(mon.mig);
+		mon.mig = NULL;
 		ev_del(loop, mon.vm->req_fd);
 		if (rtc_fd >= 0)
 			ev_del(loop, rtc_fd);

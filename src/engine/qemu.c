@@ -35,6 +35,16 @@
 #include "console/chardev.h"
 #include "console/console.h"
 #include "engine.h"
+#include "migration/migrate.h"
+#include "migration/stream.h"
+#include "migration/vmstate.h"
+#include "common/buf.h"
+
+#include <limits.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #define QEMU_BINARY	"qemu-system-x86_64"
 #define GATE_POLL_NS	20000000	/* 20 ms between IER polls */
@@ -64,7 +74,15 @@ struct qemu_vm {
 	size_t out_len, out_off;
 	char qmp_buf[QMP_LINE_MAX];
 	size_t qmp_len;
+	/* save and migrate, through QEMU's own migration (docs/migration.md) */
+	const struct vm_config *cfg;
+	int mig_mode;		/* 0 none, MIG_TCP, MIG_SAVE */
+	int mig_timer;		/* polls query-migrate while one runs */
+	struct migrate_status mig;
+	double mig_t0;
 };
+
+enum { MIG_TCP = 1, MIG_SAVE };
 
 static const char *qemu_binary(void)
 {
@@ -203,6 +221,51 @@ static int parse_port_value(const char *s)
 	return (int)strtol(eq + 1, NULL, 0);
 }
 
+static int64_t jint(struct json_object *o, const char *k)
+{
+	struct json_object *v;
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : 0;
+}
+
+/* A query-migrate (or migrate) reply: QEMU's view of the migration. */
+static void qemu_mig_reply(struct qemu_vm *vm, struct json_object *msg)
+{
+	struct json_object *ret, *st, *ram, *e;
+
+	if (json_object_object_get_ex(msg, "error", &e)) {
+		struct json_object *d;
+		snprintf(vm->mig.state, sizeof(vm->mig.state), "failed");
+		snprintf(vm->mig.error, sizeof(vm->mig.error), "QEMU: %s",
+			 json_object_object_get_ex(e, "desc", &d) ? json_object_get_string(d) : "?");
+		return;
+	}
+	if (!json_object_object_get_ex(msg, "return", &ret) ||
+	    !json_object_object_get_ex(ret, "status", &st))
+		return;
+	const char *status = json_object_get_string(st);
+	if (strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+	    strcmp(status, "cancelled") == 0)
+		snprintf(vm->mig.state, sizeof(vm->mig.state), "%s",
+			 status[0] == 'c' && status[1] == 'o' ? "completed" : "failed");
+	else
+		snprintf(vm->mig.state, sizeof(vm->mig.state), "active");
+	if (json_object_object_get_ex(ret, "error-desc", &e))
+		snprintf(vm->mig.error, sizeof(vm->mig.error), "QEMU: %s", json_object_get_string(e));
+	vm->mig.total_ms = (uint64_t)jint(ret, "total-time");
+	vm->mig.downtime_ms = (double)jint(ret, "downtime");
+	vm->mig.expected_downtime_ms = (double)jint(ret, "expected-downtime");
+	if (json_object_object_get_ex(ret, "ram", &ram)) {
+		vm->mig.ram_total = (uint64_t)jint(ram, "total");
+		vm->mig.ram_sent = (uint64_t)jint(ram, "transferred");
+		vm->mig.ram_remaining = (uint64_t)jint(ram, "remaining");
+		vm->mig.bytes_sent = vm->mig.ram_sent;
+		vm->mig.rounds = (unsigned)jint(ram, "dirty-sync-count");
+		struct json_object *mb;
+		if (json_object_object_get_ex(ram, "mbps", &mb))
+			vm->mig.mib_per_s = json_object_get_double(mb) / 8 * 1e6 / 1048576;
+	}
+}
+
 static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
 {
 	struct json_object *v;
@@ -243,8 +306,11 @@ static void qmp_handle(struct qemu_vm *vm, struct json_object *msg)
 		}
 		return;
 	}
-	if (json_object_object_get_ex(msg, "id", NULL))
+	if (json_object_object_get_ex(msg, "id", &v)) {
+		if (strcmp(json_object_get_string(v), "mig") == 0)
+			qemu_mig_reply(vm, msg);
 		return;	/* a control command's reply (fire and forget) */
+	}
 	if (json_object_object_get_ex(msg, "return", &v)) {
 		if (vm->qmp_step == -1) {
 			vm->qmp_ready = true;
@@ -402,7 +468,300 @@ static int qemu_ctl_stats(void *opaque, struct vm_stats *out, struct err *err)
 	return 0;
 }
 
+/* --- save and migrate: QEMU's migration, fed an fd (getfd) ------------------------- */
+
+/* qmp_send_fd: a QMP command with (fd) attached (SCM_RIGHTS), for getfd. */
+static int qmp_send_fd(struct qemu_vm *vm, const char *json, int fd)
+{
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = (void *)json, .iov_len = strlen(json) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	memset(cbuf, 0, sizeof(cbuf));
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	for (;;) {
+		ssize_t n = sendmsg(vm->qmp_fd, &mh, 0);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+			usleep(1000);
+			continue;
+		}
+		if (n < 0)
+			return -errno;
+		if ((size_t)n < iov.iov_len)
+			qmp_send(vm, json + n);
+		return 0;
+	}
+}
+
+/* Start QEMU's migration into (fd) (kept by QEMU; ours may be closed). */
+static int qemu_mig_start(struct qemu_vm *vm, int fd, int mode, struct err *err)
+{
+	struct itimerspec its = { .it_interval = { .tv_nsec = 100000000 },
+				  .it_value = { .tv_nsec = 100000000 } };
+
+	if (!vm->qmp_ready)
+		return err_set(err, EAGAIN, "engine qemu: QEMU's monitor is not ready yet");
+	if (vm->paused)
+		return err_set(err, EBUSY, "the VM is paused: resume it first");
+	if (qmp_send_fd(vm, "{\"execute\":\"getfd\",\"arguments\":{\"fdname\":\"domusmig\"},"
+			    "\"id\":\"ctl\"}\n", fd) < 0)
+		return err_setsys(err, errno, "engine qemu: passing the migration fd to QEMU");
+	memset(&vm->mig, 0, sizeof(vm->mig));
+	snprintf(vm->mig.state, sizeof(vm->mig.state), "active");
+	vm->mig_mode = mode;
+	qmp_send(vm, "{\"execute\":\"migrate\",\"arguments\":{\"uri\":\"fd:domusmig\"},"
+		     "\"id\":\"mig\"}\n");
+	if (mode == MIG_TCP)
+		timerfd_settime(vm->mig_timer, 0, &its, NULL);
+	return 0;
+}
+
+static void qemu_mig_poll(struct qemu_vm *vm)
+{
+	qmp_send(vm, "{\"execute\":\"query-migrate\",\"id\":\"mig\"}\n");
+}
+
+/* Wait (blocking, QMP handled as usual) until the migration ended. */
+static void qemu_mig_wait(struct qemu_vm *vm)
+{
+	while (strcmp(vm->mig.state, "active") == 0) {
+		struct pollfd pfd = { .fd = vm->qmp_fd, .events = POLLIN };
+		qemu_mig_poll(vm);
+		if (poll(&pfd, 1, 100) < 0 && errno != EINTR)
+			break;
+		if (pfd.revents & (POLLHUP | POLLERR)) {
+			snprintf(vm->mig.state, sizeof(vm->mig.state), "failed");
+			snprintf(vm->mig.error, sizeof(vm->mig.error), "QEMU went away");
+			break;
+		}
+		if (pfd.revents & POLLIN)
+			qemu_on_qmp(vm->loop, vm->qmp_fd, EPOLLIN, vm);
+	}
+}
+
+/* The snapshot file's prefix: header, "config", the "qemu" bulk section
+ * whose data is QEMU's own stream, (qlen) bytes. Rewritten in place once
+ * (qlen) is known: its size does not depend on it. */
+static int qemu_save_prefix(struct qemu_vm *vm, int fd, uint64_t qlen, uint64_t *end)
+{
+	struct stream s;
+	struct buf b;
+	uint8_t desc[4] = { 0 };
+	int r;
+
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	buf_init(&b);
+	r = stream_open(&s, fd, true);
+	if (r == 0)
+		r = stream_put_header(&s);
+	if (r == 0 && (r = vmconfig_save(vm->cfg, &b)) == 0)
+		r = stream_put_section(&s, "config", VMCONFIG_VERSION, b.data, b.len);
+	if (r == 0)
+		r = stream_put_bulk(&s, "qemu", 1, desc, sizeof(desc), qlen);
+	if (r == 0)
+		r = stream_flush(&s);
+	*end = s.offset;
+	stream_close(&s);
+	buf_free(&b);
+	return r;
+}
+
+static int qemu_ctl_save(void *opaque, const char *path, bool compress, struct err *err)
+{
+	struct qemu_vm *vm = opaque;
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	uint64_t start, end;
+	struct stat st;
+	struct stream s;
+	int fd, r;
+
+	if (compress)
+		return err_set(err, ENOTSUP, "engine qemu: --compress is for the kvm engine");
+	if (vm->mig_mode && strcmp(vm->mig.state, "active") == 0)
+		return err_set(err, EBUSY, "a migration is under way");
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	if (snprintf(tmp, sizeof(tmp), "%s/.domus-save.XXXXXX", slash ? dir : ".") >= (int)sizeof(tmp))
+		return err_set(err, ENAMETOOLONG, "save %s: path too long", path);
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0)
+		return err_setsys(err, errno, "save %s: cannot create a file there", path);
+	r = qemu_save_prefix(vm, fd, 0, &start);
+	if (r < 0) {
+		err_setsys(err, -r, "save %s", path);
+		goto fail;
+	}
+	r = qemu_mig_start(vm, fd, MIG_SAVE, err);
+	if (r < 0)
+		goto fail;
+	qemu_mig_wait(vm);
+	if (strcmp(vm->mig.state, "completed") != 0) {
+		r = err_set(err, EIO, "save %s: %s", path,
+			    vm->mig.error[0] ? vm->mig.error : "QEMU's migration failed");
+		goto fail;	/* QEMU resumes the guest itself */
+	}
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size < start) {
+		r = err_setsys(err, errno, "save %s", path);
+		goto fail;
+	}
+	r = qemu_save_prefix(vm, fd, (uint64_t)st.st_size - start, &end);
+	if (r == 0 && end != start)
+		r = -EIO;
+	if (r == 0 && lseek(fd, st.st_size, SEEK_SET) < 0)
+		r = -errno;
+	if (r == 0 && (r = stream_open(&s, fd, true)) == 0) {
+		s.nr_sections = 2;
+		r = stream_put_end(&s);
+		if (r == 0)
+			r = stream_flush(&s);
+		stream_close(&s);
+	}
+	if (r == 0 && (fsync(fd) < 0 || rename(tmp, path) < 0))
+		r = -errno;
+	if (r < 0) {
+		err_setsys(err, -r, "save %s", path);
+		qmp_send(vm, "{\"execute\":\"cont\",\"id\":\"ctl\"}\n");
+		goto fail;
+	}
+	close(fd);
+	log_info("saved to %s (QEMU's state, %llu MiB)", path,
+		 (unsigned long long)((uint64_t)st.st_size >> 20));
+	/* the guest is in the file: QEMU goes */
+	qmp_send(vm, "{\"execute\":\"quit\"}\n");
+	vm->mig_mode = MIG_SAVE;
+	return 0;
+fail:
+	close(fd);
+	unlink(tmp);
+	vm->mig_mode = 0;
+	return r;
+}
+
+static int qemu_ctl_migrate(void *opaque, const char *target, unsigned downtime_ms,
+			    struct err *err)
+{
+	struct qemu_vm *vm = opaque;
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char host[256], port[32], line[160];
+	const char *colon = strrchr(target, ':');
+	struct stream tx, rx;
+	struct section sec;
+	struct buf b;
+	int sock = -1, r;
+
+	if (vm->mig_mode && strcmp(vm->mig.state, "active") == 0)
+		return err_set(err, EBUSY, "a migration is already under way");
+	if (colon == NULL || colon == target || (size_t)(colon - target) >= sizeof(host))
+		return err_set(err, EINVAL, "'%s': expected HOST:PORT", target);
+	snprintf(host, sizeof(host), "%.*s", (int)(colon - target), target);
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	r = getaddrinfo(host, port, &hints, &res);
+	if (r != 0)
+		return err_set(err, EHOSTUNREACH, "%s: %s", target, gai_strerror(r));
+	sock = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0 || connect(sock, res->ai_addr, res->ai_addrlen) < 0) {
+		r = err_setsys(err, errno, "cannot connect to %s", target);
+		freeaddrinfo(res);
+		if (sock >= 0)
+			close(sock);
+		return r;
+	}
+	freeaddrinfo(res);
+	/* our preamble: the machine, so the destination starts a QEMU like ours */
+	buf_init(&b);
+	stream_open(&tx, sock, true);
+	stream_open(&rx, sock, false);
+	r = stream_put_header(&tx);
+	if (r == 0 && (r = vmconfig_save(vm->cfg, &b)) == 0)
+		r = stream_put_section(&tx, "config", VMCONFIG_VERSION, b.data, b.len);
+	if (r == 0)
+		r = stream_flush(&tx);
+	buf_free(&b);
+	struct err e = { 0 };
+	if (r < 0)
+		r = err_setsys(err, -r, "sending to %s", target);
+	else if ((r = stream_get_section(&rx, &sec, &e)) <= 0)
+		r = err_set(err, EPIPE, "%s went away (%s)", target, e.msg);
+	else if (strcmp(sec.name, "accept") != 0)
+		r = err_set(err, EPROTO, "%s: %.*s", target, (int)sec.len, (const char *)sec.data);
+	else
+		r = 0;
+	stream_close(&tx);
+	stream_close(&rx);
+	if (r == 0) {
+		snprintf(line, sizeof(line),
+			 "{\"execute\":\"migrate-set-parameters\",\"arguments\":"
+			 "{\"downtime-limit\":%u},\"id\":\"ctl\"}\n", downtime_ms);
+		qmp_send(vm, line);
+		r = qemu_mig_start(vm, sock, MIG_TCP, err);
+	}
+	close(sock);	/* QEMU has its own copy */
+	if (r == 0) {
+		vm->mig_t0 = 0;
+		log_info("migrate: to %s through QEMU's migration", target);
+	}
+	return r;
+}
+
+static int qemu_ctl_query_migrate(void *opaque, struct migrate_status *out, struct err *err)
+{
+	struct qemu_vm *vm = opaque;
+
+	(void)err;
+	if (vm->mig_mode != MIG_TCP) {
+		memset(out, 0, sizeof(*out));
+		snprintf(out->state, sizeof(out->state), "none");
+		return 0;
+	}
+	*out = vm->mig;
+	if (strcmp(out->state, "completed") == 0)
+		qmp_send(vm, "{\"execute\":\"quit\"}\n");	/* told: QEMU goes */
+	return 0;
+}
+
+static void qemu_on_mig_timer(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct qemu_vm *vm = arg;
+	uint64_t ticks;
+	struct itimerspec off = { 0 };
+
+	(void)loop;
+	(void)events;
+	if (read(fd, &ticks, sizeof(ticks)) < 0)
+		return;
+	if (strcmp(vm->mig.state, "active") == 0) {
+		qemu_mig_poll(vm);
+		return;
+	}
+	timerfd_settime(fd, 0, &off, NULL);
+	if (strcmp(vm->mig.state, "completed") == 0) {
+		log_info("migrate: done in %llu ms, downtime %.0f ms (QEMU's figures)",
+			 (unsigned long long)vm->mig.total_ms, vm->mig.downtime_ms);
+		/* postmigrate: QEMU waits paused; domus migrate's query ends it, or this */
+		struct itimerspec later = { .it_value = { .tv_sec = 3 } };
+		if (vm->mig_t0 == 0) {
+			vm->mig_t0 = 1;
+			timerfd_settime(fd, 0, &later, NULL);
+		} else {
+			qmp_send(vm, "{\"execute\":\"quit\"}\n");
+		}
+	} else {
+		log_error("migrate: failed, the guest goes on here: %s", vm->mig.error);
+	}
+}
+
 static const struct vm_control_ops qemu_control_ops = {
+	.save = qemu_ctl_save,
+	.migrate = qemu_ctl_migrate,
+	.query_migrate = qemu_ctl_query_migrate,
 	.pause = qemu_ctl_pause,
 	.resume = qemu_ctl_resume,
 	.power_button = qemu_ctl_power_button,
@@ -413,6 +772,8 @@ static const struct vm_control_ops qemu_control_ops = {
 /* --- the QEMU process ---------------------------------------------------------- */
 static int qemu_exit_status(struct qemu_vm *vm, int wstatus, struct err *err)
 {
+	if (vm->mig_mode && strcmp(vm->mig.state, "completed") == 0)
+		return vm->mig_mode == MIG_SAVE ? VM_EXIT_SAVED : VM_EXIT_MIGRATED;
 	if (vm->panicked) {
 		log_error("guest crashed: kernel panic (pvpanic)");
 		return VM_EXIT_CRASH;
@@ -593,6 +954,13 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 	}
 	argv_push(argv, &argc, "-append");
 	argv_push(argv, &argc, cfg->cmdline);
+	static char incoming[32];
+	if (cfg->qemu_incoming_fd > 0) {
+		/* a restore or an incoming migration: QEMU's state from this fd */
+		snprintf(incoming, sizeof(incoming), "fd:%d", cfg->qemu_incoming_fd);
+		argv_push(argv, &argc, "-incoming");
+		argv_push(argv, &argc, incoming);
+	}
 	argv[argc] = NULL;
 
 	pid_t parent = getpid();
@@ -609,6 +977,10 @@ static int qemu_spawn(struct qemu_vm *vm, const struct vm_config *cfg, int con_p
 			_exit(127);
 		int fl = fcntl(qmp_peer, F_GETFD);
 		fcntl(qmp_peer, F_SETFD, fl & ~FD_CLOEXEC);
+		if (cfg->qemu_incoming_fd > 0) {
+			fl = fcntl(cfg->qemu_incoming_fd, F_GETFD);
+			fcntl(cfg->qemu_incoming_fd, F_SETFD, fl & ~FD_CLOEXEC);
+		}
 		for (unsigned i = 0; i < cfg->nr_nets; i++) {
 			if (cfg->nets && cfg->nets[i]) {
 				fl = fcntl(cfg->nets[i]->fd, F_GETFD);
@@ -648,6 +1020,8 @@ static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct co
 	vm->pid = -1;
 	vm->pidfd = -1;
 	vm->timer_fd = -1;
+	vm->cfg = cfg;
+	vm->mig_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con_sp) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp_sp) < 0) {
 		r = err_setsys(err, errno, "engine qemu: socketpair");
@@ -677,7 +1051,9 @@ static int qemu_run(const struct vm_config *cfg, struct ev_loop *loop, struct co
 	if ((r = ev_add(loop, vm->con_fd, EPOLLIN, qemu_on_console, vm)) < 0 ||
 	    (r = ev_add(loop, vm->qmp_fd, EPOLLIN, qemu_on_qmp, vm)) < 0 ||
 	    (r = ev_add(loop, vm->timer_fd, EPOLLIN, qemu_on_timer, vm)) < 0 ||
-	    (r = ev_add(loop, vm->pidfd, EPOLLIN, qemu_on_exit, vm)) < 0) {
+	    (r = ev_add(loop, vm->pidfd, EPOLLIN, qemu_on_exit, vm)) < 0 ||
+	    (vm->mig_timer >= 0 &&
+	     (r = ev_add(loop, vm->mig_timer, EPOLLIN, qemu_on_mig_timer, vm)) < 0)) {
 		err_set(err, -r, "engine qemu: event loop");
 		goto out_kill;
 	}
@@ -727,6 +1103,10 @@ out:
 	}
 	if (vm->timer_fd >= 0)
 		close(vm->timer_fd);
+	if (vm->mig_timer >= 0) {
+		ev_del(loop, vm->mig_timer);
+		close(vm->mig_timer);
+	}
 	if (vm->pidfd >= 0)
 		close(vm->pidfd);
 	free(vm);

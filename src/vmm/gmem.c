@@ -3,6 +3,8 @@
 #include "gmem.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
@@ -52,6 +54,7 @@ int gmem_create(struct gmem *mem, uint64_t ram_size, struct err *err)
 
 void gmem_destroy(struct gmem *mem)
 {
+	gmem_track_stop(mem);
 	if (mem->base)
 		munmap(mem->base, mem->size);
 	if (mem->fd >= 0)
@@ -104,5 +107,64 @@ int gmem_load_fd(const struct gmem *mem, uint64_t gpa, int fd, uint64_t offset, 
 			return -EIO;	/* the file shrank under us */
 		len -= (uint64_t)n;
 	}
+	return 0;
+}
+
+/* --- dirty tracking for live migration --------------------------------------------- */
+
+void gmem_mark_dirty(const struct gmem *mem, const void *hva, size_t len)
+{
+	uint64_t *bm = atomic_load_explicit(&((struct gmem *)mem)->dirty, memory_order_acquire);
+	const uint8_t *p = hva;
+
+	if (bm == NULL || len == 0 || p < mem->base || p >= mem->base + mem->size)
+		return;
+	uint64_t first = (uint64_t)(p - mem->base) >> 12;
+	uint64_t last = ((uint64_t)(p - mem->base) + len - 1) >> 12;
+	if (last >= mem->size >> 12)
+		last = (mem->size >> 12) - 1;
+	for (uint64_t pg = first; pg <= last; pg++)
+		__atomic_fetch_or(&bm[pg / 64], 1ULL << (pg % 64), __ATOMIC_RELAXED);
+}
+
+int gmem_track_start(struct gmem *mem)
+{
+	size_t words = (size_t)((mem->size >> 12) + 63) / 64;
+	uint64_t *bm = calloc(words ? words : 1, sizeof(uint64_t));
+
+	if (bm == NULL)
+		return -ENOMEM;
+	atomic_store_explicit(&mem->dirty, bm, memory_order_release);
+	return 0;
+}
+
+void gmem_track_stop(struct gmem *mem)
+{
+	uint64_t *bm = atomic_exchange(&mem->dirty, NULL);
+
+	/* Callers stop tracking with the devices quiet (vCPUs stopped and
+	 * devices quiesced, or the VM going away), so nobody still holds bm. */
+	free(bm);
+}
+
+void gmem_track_take(struct gmem *mem, uint64_t *bitmap)
+{
+	uint64_t *bm = atomic_load(&mem->dirty);
+	size_t words = (size_t)((mem->size >> 12) + 63) / 64;
+
+	if (bm == NULL)
+		return;
+	for (size_t i = 0; i < words; i++)
+		bitmap[i] |= __atomic_exchange_n(&bm[i], 0, __ATOMIC_RELAXED);
+}
+
+int gmem_map_file(struct gmem *mem, int fd, uint64_t offset)
+{
+	void *p = mmap(mem->base, mem->size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)offset);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	mem->file_mapped = true;
 	return 0;
 }

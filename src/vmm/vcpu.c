@@ -224,6 +224,11 @@ static void *vcpu_thread(void *arg)
 			return NULL;
 		}
 	}
+	/* Stopped on request: let KVM finish the instruction of the last I/O
+	 * exit (an IN's data into RAX, an MMIO read's into its register)
+	 * without entering the guest, so a snapshot taken now is whole. */
+	run->immediate_exit = 1;
+	ioctl(vcpu->fd, KVM_RUN, 0);
 	return NULL;
 }
 

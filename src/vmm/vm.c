@@ -229,7 +229,8 @@ static int vm_setup_kvm(struct vm *vm, struct err *err)
 	n = irqroute_init_pc(vm->irq);
 	if (n < 0)
 		return err_setsys(err, -n, "KVM_SET_GSI_ROUTING");
-	vm->cpuid = cpuid_supported(vm->kvm_fd, err);
+	if (vm->cpuid == NULL)
+		vm->cpuid = cpuid_supported(vm->kvm_fd, err);
 	if (vm->cpuid == NULL)
 		return -ENOMEM;
 	pci_mmio64_window(vm->mem.size, vm_phys_bits(vm), &vm->pci_mmio64_base,
@@ -293,9 +294,13 @@ static int vm_add_virtio(struct vm *vm, struct err *err)
 	return 0;
 }
 
-int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct chardev *console,
-	      struct ev_loop *loop, struct err *err)
+/* vm_build: vm_create, or with (cpuid) (taken over) for a VM whose state
+ * comes from a stream: then no kernel is loaded and no register set. */
+static int vm_build(struct vm **out, const struct vm_config *cfg, int kvm_fd,
+		    struct chardev *console, struct ev_loop *loop, struct kvm_cpuid2 *cpuid,
+		    struct err *err)
 {
+	bool boot_it = cpuid == NULL;
 	struct x86_boot boot;
 	struct x86_boot_pci boot_pci;
 	struct vm *vm;
@@ -311,6 +316,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct c
 	vm->loop = loop;
 	vm->mem.fd = -1;
 	vm->trace = getenv("DOMUS_TRACE") != NULL;
+	vm->cpuid = cpuid;
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	iobus_init(&vm->pio);
@@ -328,9 +334,11 @@ int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct c
 		goto err;
 	boot_pci.mmio64_base = vm->pci_mmio64_base;
 	boot_pci.mmio64_size = vm->pci_mmio64_size;
-	r = x86_boot_load(cfg, &vm->mem, &boot_pci, &boot, err);
-	if (r < 0)
-		goto err;
+	if (boot_it) {
+		r = x86_boot_load(cfg, &vm->mem, &boot_pci, &boot, err);
+		if (r < 0)
+			goto err;
+	}
 	r = vm_add_legacy_devices(vm, err);
 	if (r < 0)
 		goto err;
@@ -356,7 +364,7 @@ int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct c
 	}
 	/* Only the boot vCPU starts in long mode; the others wait for the
 	 * guest's INIT/SIPI in the in-kernel local APIC. */
-	r = regs_setup_boot_vcpu(vm->vcpus[0].fd, boot.entry, boot.zero_page);
+	r = boot_it ? regs_setup_boot_vcpu(vm->vcpus[0].fd, boot.entry, boot.zero_page) : 0;
 	if (r < 0) {
 		err_setsys(err, -r, "boot vCPU registers");
 		goto err;
@@ -366,6 +374,83 @@ int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct c
 err:
 	vm_destroy(vm);
 	return r;
+}
+
+int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct chardev *console,
+	      struct ev_loop *loop, struct err *err)
+{
+	return vm_build(out, cfg, kvm_fd, console, loop, NULL, err);
+}
+
+int vm_create_restore(struct vm **out, const struct vm_config *cfg, int kvm_fd,
+		      struct chardev *console, struct ev_loop *loop, struct kvm_cpuid2 *cpuid,
+		      struct err *err)
+{
+	return vm_build(out, cfg, kvm_fd, console, loop, cpuid, err);
+}
+
+void vm_freeze(struct vm *vm)
+{
+	vm_stop(vm);
+}
+
+int vm_thaw(struct vm *vm, struct err *err)
+{
+	atomic_store(&vm->stopping, false);
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i].run->immediate_exit = 0;
+	return vm_start(vm, err);
+}
+
+int vm_dirty_log(struct vm *vm, bool on, struct err *err)
+{
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct gmem_region *g = &vm->mem.regions[i];
+		struct kvm_userspace_memory_region slot = {
+			.slot = i,
+			.flags = on ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+			.guest_phys_addr = g->gpa,
+			.memory_size = g->size,
+			.userspace_addr = (uintptr_t)g->hva,
+		};
+		if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &slot) < 0)
+			return err_setsys(err, errno, "dirty page logging %s on slot %u",
+					  on ? "on" : "off", i);
+	}
+	if (on) {
+		int r = gmem_track_start(&vm->mem);
+		if (r < 0)
+			return err_set(err, -r, "out of memory");
+	} else {
+		gmem_track_stop(&vm->mem);
+	}
+	return 0;
+}
+
+int vm_dirty_take(struct vm *vm, uint64_t *bitmap, struct err *err)
+{
+	for (unsigned i = 0; i < vm->mem.nr_regions; i++) {
+		const struct gmem_region *g = &vm->mem.regions[i];
+		uint64_t first = g->fd_offset >> 12, pages = g->size >> 12;
+		size_t words = (size_t)(pages + 63) / 64;
+		uint64_t *bm = calloc(words, sizeof(uint64_t));
+		struct kvm_dirty_log log = { .slot = i };
+
+		if (bm == NULL)
+			return err_set(err, ENOMEM, "out of memory");
+		log.dirty_bitmap = bm;
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+			free(bm);
+			return err_setsys(err, errno, "KVM_GET_DIRTY_LOG slot %u", i);
+		}
+		/* slot page p is memfd page first + p */
+		for (uint64_t p = 0; p < pages; p++)
+			if (bm[p / 64] >> (p % 64) & 1)
+				bitmap[(first + p) / 64] |= 1ULL << ((first + p) % 64);
+		free(bm);
+	}
+	gmem_track_take(&vm->mem, bitmap);
+	return 0;
 }
 
 int vm_start(struct vm *vm, struct err *err)

@@ -101,6 +101,25 @@ struct vm {
  * (loop) the monitor's event loop, which serves the virtio devices. */
 int vm_create(struct vm **out, const struct vm_config *cfg, int kvm_fd, struct chardev *console,
 	      struct ev_loop *loop, struct err *err);
+/* vm_create_restore: like vm_create, for a VM whose memory and state come
+ * from a snapshot or a migration: no kernel loaded, no boot registers, and
+ * the vCPUs get (cpuid) (taken over, also on failure: the source's CPUID,
+ * checked by kvmstate_check_cpuid). */
+int vm_create_restore(struct vm **out, const struct vm_config *cfg, int kvm_fd,
+		      struct chardev *console, struct ev_loop *loop, struct kvm_cpuid2 *cpuid,
+		      struct err *err);
+/* vm_freeze: end the vCPU threads (joined; each completed its last I/O
+ * exit, so the registers KVM reports are whole), for a snapshot or the
+ * switch-over of a migration. vm_thaw: threads again (a failed migration).
+ * Unlike vm_pause, nothing of the guest runs or waits in a vCPU thread. */
+void vm_freeze(struct vm *vm);
+int vm_thaw(struct vm *vm, struct err *err);
+/* vm_dirty_log: turn KVM's dirty page logging (and the devices' own
+ * tracking, gmem_track_*) on or off for all RAM. */
+int vm_dirty_log(struct vm *vm, bool on, struct err *err);
+/* vm_dirty_take: OR the pages written since the last call (by vCPUs and by
+ * devices) into (bitmap), one bit per page of the memfd, and clear them. */
+int vm_dirty_take(struct vm *vm, uint64_t *bitmap, struct err *err);
 /* vm_start: start one thread per vCPU. */
 int vm_start(struct vm *vm, struct err *err);
 /* vm_post: ask the monitor to stop the VM for (reason); the most severe

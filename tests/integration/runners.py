@@ -79,7 +79,8 @@ class NestedRunner:
         self.engine = engine
         script = ROOT / "tests/hostvm/hostvm.sh"
         # loop: the disk tests put a block device under a guest; bridge, tun,
-        # veth: the network tests build their networks in L1
+        # veth: the network tests build their networks in L1 (and the
+        # migration tests their two "hosts", with iproute2's ip for netns)
         env = dict(os.environ, HOSTVM_MODULES=(os.environ.get("HOSTVM_MODULES", "")
                                                + " loop bridge tun veth").strip())
         # L1 gets more RAM than the largest guest a test asks for (4 GiB):

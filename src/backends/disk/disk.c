@@ -380,7 +380,7 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
 	flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	if (o->direct)
 		flags |= O_DIRECT;
-	if (d->blkdev && !o->readonly)
+	if (d->blkdev && !o->readonly && !o->unlocked)
 		flags |= O_EXCL;
 	d->fd = open(path, flags);
 	if (d->fd < 0) {
@@ -402,7 +402,7 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
 		r = err_setsys(err, errno, "disk %s: fcntl", path);
 		goto fail;
 	}
-	r = lock_disk(d, err);
+	r = o->unlocked ? 0 : lock_disk(d, err);
 	if (r < 0)
 		goto fail;
 	r = disk_geometry(d, &fst, o, err);
@@ -438,6 +438,23 @@ int disk_check_duplicates(struct disk *const *disks, unsigned n, struct err *err
 		}
 	}
 	return 0;
+}
+
+void disk_unlock(struct disk *d)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET };
+
+	if (d && d->locked) {
+		fcntl(d->fd, F_OFD_SETLK, &fl);
+		d->locked = false;
+	}
+}
+
+int disk_lock(struct disk *d, struct err *err)
+{
+	if (d == NULL || d->locked)
+		return 0;
+	return lock_disk(d, err);
 }
 
 void disk_close(struct disk *d)

@@ -23,6 +23,10 @@ struct disk_opts {
 	bool size_given;	/* size= was given: create the file if missing, else check */
 	uint64_t size;		/* bytes, a multiple of DISK_SECTOR, when size_given */
 	char serial[DISK_SERIAL_MAX + 1];	/* "" when not given */
+	/* An incoming live migration: the source still holds the lock (and a
+	 * block device's O_EXCL): open without them; disk_lock() takes the
+	 * lock at the switch-over. */
+	bool unlocked;
 };
 
 struct disk;
@@ -45,6 +49,12 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
  * device (compared by device and inode, or by device number for block devices, so other
  * paths, hard links and symlinks are caught) and at least one of them is writable. */
 int disk_check_duplicates(struct disk *const *disks, unsigned n, struct err *err);
+
+/* disk_unlock / disk_lock: release the disk's lock and take it again (the
+ * switch-over of a live migration: the source lets go just before the
+ * destination takes it). disk_lock: 0 or -EBUSY with (err) set. */
+void disk_unlock(struct disk *d);
+int disk_lock(struct disk *d, struct err *err);
 
 /* disk_close: wait for the requests in flight (without calling back: after it returns no
  * buffer is touched any more), release the lock and close. NULL is ok. */

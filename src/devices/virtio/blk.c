@@ -513,6 +513,22 @@ static void blk_reset(struct virtio_dev *vdev)
 	b->stalled = false;
 }
 
+/* Snapshot or migration: every request in flight completes into the used
+ * rings (and its buffers), as if the disk had just answered. Chains the
+ * device had not taken yet stay in the avail rings: the transport kicks the
+ * queues again after a load, and after a resume (virtio_pci_quiesce). */
+static void blk_quiesce(struct virtio_dev *vdev)
+{
+	struct virtio_blk *b = vdev->priv;
+
+	b->touched = 0;
+	disk_drain(b->disk, blk_io_done, b);
+	for (unsigned q = 0; q < vdev->nr_queues; q++)
+		if (b->touched & (1ULL << q))
+			virtio_queue_done(vdev, q);
+	b->stalled = false;
+}
+
 static void blk_destroy(struct virtio_dev *vdev)
 {
 	struct virtio_blk *b = vdev->priv;
@@ -532,6 +548,7 @@ static const struct virtio_dev_ops blk_ops = {
 	.config_write = blk_config_write,
 	.reset = blk_reset,
 	.destroy = blk_destroy,
+	.quiesce = blk_quiesce,
 };
 
 void virtio_blk_stats(struct virtio_dev *vdev, struct virtio_blk_stats *out)

@@ -187,6 +187,18 @@ static void console_reset(struct virtio_dev *vdev)
 	con->rx_held = false;
 }
 
+/* Snapshot or migration: a receive chain held empty goes back to the avail
+ * ring (it was the last one popped), to be taken again after the load. */
+static void console_quiesce(struct virtio_dev *vdev)
+{
+	struct virtio_console *con = vdev->priv;
+
+	if (con->rx_held) {
+		vq_unpop(&vdev->vqs[VIRTIO_CONSOLE_RXQ]);
+		con->rx_held = false;
+	}
+}
+
 static void console_destroy(struct virtio_dev *vdev)
 {
 	struct virtio_console *con = vdev->priv;
@@ -205,6 +217,7 @@ static const struct virtio_dev_ops console_ops = {
 	.config_write = console_config_write,
 	.reset = console_reset,
 	.destroy = console_destroy,
+	.quiesce = console_quiesce,
 };
 
 struct virtio_dev *virtio_console_create(struct chardev *cd)

@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/ev.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
@@ -429,6 +430,145 @@ static const struct io_ops vp_bar_ops = {
 	.read = vp_bar_read,
 	.write = vp_bar_write,
 };
+
+/* --- state ---------------------------------------------------------------------- */
+
+void virtio_pci_quiesce(struct virtio_pci *vp)
+{
+	struct virtio_dev *vdev = vp->vdev;
+
+	pthread_mutex_lock(&vdev->lock);
+	if (vdev->ops->quiesce)
+		vdev->ops->quiesce(vdev);
+	pthread_mutex_unlock(&vdev->lock);
+	/* If the VM goes on here (a failed migration), what the device gave
+	 * back or left waiting is served at the next loop turn. */
+	for (unsigned q = 0; q < vdev->nr_queues; q++)
+		if (vdev->vqs[q].enabled)
+			vp_retry_queue(vdev, q);
+}
+
+/* Layout, version 1: device_id u16, nr_queues u16, host_features u64,
+ * driver_features u64, status u8, config_generation u8, config_vector u16,
+ * isr u8, dfselect u32, gfselect u32, q_select u16; per queue: size u16,
+ * desc u64, avail u64, used u64, vector u16, vq_save(); then the device's
+ * part as u32 length + bytes. */
+int virtio_pci_save(struct virtio_pci *vp, struct buf *out)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	struct buf dev;
+	int r = 0;
+
+	buf_init(&dev);
+	pthread_mutex_lock(&vdev->lock);
+	buf_put_u16(out, vdev->ops->device_id);
+	buf_put_u16(out, vdev->nr_queues);
+	buf_put_u64(out, offered_features(vdev));
+	buf_put_u64(out, vdev->driver_features);
+	buf_put_u8(out, vdev->status);
+	buf_put_u8(out, vdev->config_generation);
+	buf_put_u16(out, vdev->config_vector);
+	buf_put_u8(out, vdev->isr);
+	buf_put_u32(out, vp->dfselect);
+	buf_put_u32(out, vp->gfselect);
+	buf_put_u16(out, vp->q_select);
+	for (unsigned q = 0; q < vdev->nr_queues && r == 0; q++) {
+		const struct vp_queue_regs *qr = &vp->qregs[q];
+		buf_put_u16(out, qr->size);
+		buf_put_u64(out, qr->desc);
+		buf_put_u64(out, qr->avail);
+		buf_put_u64(out, qr->used);
+		buf_put_u16(out, vdev->queue_vector[q]);
+		r = vq_save(&vdev->vqs[q], out);
+	}
+	if (r == 0 && vdev->ops->save)
+		r = vdev->ops->save(vdev, &dev);
+	pthread_mutex_unlock(&vdev->lock);
+	if (r == 0) {
+		buf_put_u32(out, (uint32_t)dev.len);
+		buf_append(out, dev.data, dev.len);
+	}
+	buf_free(&dev);
+	if (r == 0 && (out->failed || dev.failed))
+		r = -ENOMEM;
+	return r;
+}
+
+static bool vp_load_locked(struct virtio_pci *vp, struct buf_reader *r)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	uint16_t id, nq, cvec, qsel;
+	uint64_t host, drv;
+	uint8_t status, gen, isr;
+	uint32_t dfs, gfs, dlen;
+
+	if (!buf_get_u16(r, &id) || !buf_get_u16(r, &nq) || !buf_get_u64(r, &host) ||
+	    !buf_get_u64(r, &drv) || !buf_get_u8(r, &status) || !buf_get_u8(r, &gen) ||
+	    !buf_get_u16(r, &cvec) || !buf_get_u8(r, &isr) || !buf_get_u32(r, &dfs) ||
+	    !buf_get_u32(r, &gfs) || !buf_get_u16(r, &qsel))
+		return false;
+	/* Prevents loading another device, or features this one cannot honour:
+	 * the driver already relies on what it negotiated. */
+	if (id != vdev->ops->device_id || nq != vdev->nr_queues ||
+	    host != offered_features(vdev) || (drv & ~host))
+		return false;
+	vdev->driver_features = drv;
+	vdev->status = status;
+	vdev->config_generation = gen;
+	vdev->config_vector = valid_vector(vdev, cvec);
+	vdev->isr = isr;
+	vp->dfselect = dfs;
+	vp->gfselect = gfs;
+	vp->q_select = qsel;
+	for (unsigned q = 0; q < nq; q++) {
+		struct vp_queue_regs *qr = &vp->qregs[q];
+		uint16_t vec;
+
+		if (!buf_get_u16(r, &qr->size) || !buf_get_u64(r, &qr->desc) ||
+		    !buf_get_u64(r, &qr->avail) || !buf_get_u64(r, &qr->used) ||
+		    !buf_get_u16(r, &vec))
+			return false;
+		if (qr->size == 0 || qr->size > vdev->queue_max || (qr->size & (qr->size - 1)))
+			return false;
+		vdev->queue_vector[q] = valid_vector(vdev, vec);
+		if (vq_load(&vdev->vqs[q], vp->cfg.mem, r) < 0)
+			return false;
+	}
+	if (!buf_get_u32(r, &dlen) || dlen > r->len - r->off)
+		return false;
+	if (vdev->ops->load) {
+		struct buf_reader dr;
+		buf_reader_init(&dr, r->p + r->off, dlen);
+		if (vdev->ops->load(vdev, &dr) < 0 || dr.off != dr.len)
+			return false;
+	} else if (dlen != 0) {
+		return false;
+	}
+	r->off += dlen;
+	return r->off == r->len;
+}
+
+int virtio_pci_load(struct virtio_pci *vp, const void *data, size_t len, uint32_t version)
+{
+	struct virtio_dev *vdev = vp->vdev;
+	struct buf_reader r;
+	bool ok;
+
+	buf_reader_init(&r, data, data ? len : 0);
+	pthread_mutex_lock(&vdev->lock);
+	ok = version == VIRTIO_PCI_STATE_VERSION && data != NULL && vp_load_locked(vp, &r);
+	if (!ok)
+		vp_reset(vp);
+	pthread_mutex_unlock(&vdev->lock);
+	if (!ok)
+		return -EINVAL;
+	/* Buffers the driver made available before the snapshot (and that the
+	 * device had not taken) get served: a kick of our own per queue. */
+	for (unsigned q = 0; q < vdev->nr_queues; q++)
+		if (vdev->vqs[q].enabled)
+			vp_retry_queue(vdev, q);
+	return 0;
+}
 
 /* --- creation ------------------------------------------------------------------- */
 static int vp_add_cap(struct pci_dev *pdev, uint8_t type, uint32_t off, uint32_t len,

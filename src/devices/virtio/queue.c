@@ -4,6 +4,8 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -318,6 +320,7 @@ int vq_pop(struct virtqueue *vq, struct vq_req *req)
 		 * load; it pairs with the driver's barrier between its avail->idx
 		 * store and its avail_event load ("Notifying The Device"). */
 		store16(avail_event_ptr(vq), vq->last_avail);
+		gmem_mark_dirty(vq->mem, avail_event_ptr(vq), 2);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		avail_idx = load_avail_idx(vq);
 		if (avail_idx == vq->last_avail)
@@ -338,6 +341,33 @@ int vq_pop(struct virtqueue *vq, struct vq_req *req)
 
 /* --- returning chains -------------------------------------------------------- */
 
+/* Live migration: the pages a chain's writable buffers and the used ring
+ * occupy are written by us, not by a vCPU, so KVM's dirty log misses them:
+ * note them in the gmem's own bitmap. The chain is walked again here (the
+ * device may not keep it); if the driver changed it meanwhile it only
+ * loses its own data, and over-marking costs a page resent. */
+static void mark_dirty_chain(struct virtqueue *vq, uint16_t head)
+{
+	static __thread struct vq_req *scratch;
+
+	if (atomic_load_explicit(&((struct gmem *)vq->mem)->dirty, memory_order_relaxed) == NULL)
+		return;
+	gmem_mark_dirty(vq->mem, vq->used, RING_HDR + USED_ELEM_SIZE * (size_t)vq->size + 2);
+	if (scratch == NULL && (scratch = malloc(sizeof(*scratch))) == NULL)
+		return;
+	if (walk_chain(vq, head, scratch) < 0)
+		return;
+	for (unsigned i = 0; i < scratch->nr_in; i++)
+		gmem_mark_dirty(vq->mem, vq_req_in(scratch)[i].iov_base,
+				vq_req_in(scratch)[i].iov_len);
+}
+
+void vq_unpop(struct virtqueue *vq)
+{
+	if (vq->enabled)
+		vq->last_avail--;
+}
+
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 {
 	uint8_t *elem;
@@ -354,6 +384,7 @@ void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 	store32(elem, head);
 	store32(elem + 4, written);
 	vq->used_idx++;
+	mark_dirty_chain(vq, head);
 }
 
 void vq_flush(struct virtqueue *vq)
@@ -367,6 +398,7 @@ void vq_flush(struct virtqueue *vq)
 	__atomic_store_n((uint16_t *)(void *)(vq->used + 2), htole16(vq->used_idx),
 			 __ATOMIC_RELEASE);
 	vq->used_published = vq->used_idx;
+	gmem_mark_dirty(vq->mem, vq->used, RING_HDR);
 }
 
 bool vq_should_notify(struct virtqueue *vq)
@@ -405,6 +437,7 @@ void vq_disable_notify(struct virtqueue *vq)
 	 * behind and the driver stops kicking. */
 	if (!vq->event_idx)
 		store16(vq->used, VIRTQ_USED_F_NO_NOTIFY);
+	gmem_mark_dirty(vq->mem, vq->used, RING_HDR);
 }
 
 bool vq_enable_notify(struct virtqueue *vq)
@@ -416,6 +449,8 @@ bool vq_enable_notify(struct virtqueue *vq)
 		store16(avail_event_ptr(vq), vq->last_avail);
 	else
 		store16(vq->used, 0);
+	gmem_mark_dirty(vq->mem, vq->used, RING_HDR);
+	gmem_mark_dirty(vq->mem, avail_event_ptr(vq), 2);
 	/* Full barrier: the store above before re-reading avail->idx. Pairs
 	 * with the driver's barrier between storing avail->idx and reading
 	 * used->flags / avail_event: either it kicks or we see its buffers. */

@@ -112,6 +112,11 @@ int vq_pop(struct virtqueue *vq, struct vq_req *req);
  * vq_flush(). A head >= size (a device bug) marks the queue broken instead. */
 void vq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
 
+/* vq_unpop: give back the chain the last vq_pop() returned, not pushed:
+ * it will be popped again (a device quiescing for a snapshot with a chain
+ * it holds). Only for the most recent pop. */
+void vq_unpop(struct virtqueue *vq);
+
 /* vq_flush: make the pushed elements visible (publish used->idx). The
  * device's writes to the buffers and the used elements are ordered before it. */
 void vq_flush(struct virtqueue *vq);

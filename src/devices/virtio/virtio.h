@@ -14,6 +14,7 @@
 
 struct virtio_dev;
 struct buf;
+struct buf_reader;
 
 /* Device status bits (virtio 1.2, 2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE	1
@@ -49,6 +50,16 @@ struct virtio_dev_ops {
 	 * Optional. Device lock held, on whichever thread wrote the status. */
 	void (*driver_ok)(struct virtio_dev *vdev);
 	void (*destroy)(struct virtio_dev *vdev);
+	/* Snapshots and migration (all optional; device lock held, vCPUs
+	 * stopped). quiesce: finish everything in flight, so the device
+	 * touches no guest buffer until the next kick and every chain it took
+	 * is either back in the used ring or given back (vq_unpop). save /
+	 * load: the device's own state beyond what the transport and queues
+	 * hold (those are saved by the transport for every device); load
+	 * returns 0 or -EINVAL. */
+	void (*quiesce)(struct virtio_dev *vdev);
+	int (*save)(struct virtio_dev *vdev, struct buf *out);
+	int (*load)(struct virtio_dev *vdev, struct buf_reader *r);
 };
 
 struct virtio_dev {
