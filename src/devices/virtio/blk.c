@@ -22,6 +22,7 @@
 #include "backends/disk/disk.h"
 #include "common/err.h"
 #include "common/ev.h"
+#include "common/iov.h"
 #include "virtio.h"
 
 /* Feature bits (virtio 1.2, 5.2.3). */
@@ -128,70 +129,6 @@ struct virtio_blk {
 
 _Static_assert(VIRTIO_MAX_QUEUES <= 64, "touched is a 64-bit mask");
 
-/* --- scatter lists ----------------------------------------------------------------- */
-
-/* iov_slice: (dst) = the bytes [skip, skip + len) of (src). Returns the number of
- * segments; the caller made sure (src) holds that much. */
-static unsigned iov_slice(const struct iovec *src, unsigned cnt, uint64_t skip, uint64_t len,
-			  struct iovec *dst)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < cnt && len > 0; i++) {
-		uint64_t l = src[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		l -= skip;
-		if (l > len)
-			l = len;
-		dst[n].iov_base = (uint8_t *)src[i].iov_base + skip;
-		dst[n].iov_len = l;
-		n++;
-		len -= l;
-		skip = 0;
-	}
-	return n;
-}
-
-/* iov_read: copy (len) bytes at (skip) out of (src) into (dst). */
-static void iov_read(const struct iovec *src, unsigned cnt, uint64_t skip, void *dst, size_t len)
-{
-	uint8_t *d = dst;
-
-	for (unsigned i = 0; i < cnt && len > 0; i++) {
-		size_t l = src[i].iov_len;
-		if (skip >= l) {
-			skip -= l;
-			continue;
-		}
-		l -= skip;
-		if (l > len)
-			l = len;
-		memcpy(d, (uint8_t *)src[i].iov_base + skip, l);
-		d += l;
-		len -= l;
-		skip = 0;
-	}
-}
-
-/* iov_write: copy (len) bytes of (src) to the start of (dst); returns how many fit. */
-static size_t iov_write(const struct iovec *dst, unsigned cnt, const void *src, size_t len)
-{
-	const uint8_t *s = src;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < cnt && done < len; i++) {
-		size_t l = dst[i].iov_len;
-		if (l > len - done)
-			l = len - done;
-		memcpy(dst[i].iov_base, s + done, l);
-		done += l;
-	}
-	return done;
-}
-
 /* --- requests ---------------------------------------------------------------------- */
 
 static struct blk_io *io_get(struct virtio_blk *b)
@@ -269,7 +206,7 @@ static void blk_ranges(struct virtio_blk *b, unsigned q, uint16_t head, uint8_t 
 
 	if (len == 0 || len % sizeof(range) != 0 || len / sizeof(range) > BLK_DISCARD_SEG_MAX)
 		goto ioerr;
-	iov_read(data, n, 0, &range, sizeof(range));
+	iov_to_buf(data, n, 0, &range, sizeof(range));
 	/* Unknown flags, and unmap on a discard, are refused (5.2.6.2). */
 	if ((range.flags & ~VIRTIO_BLK_WZ_FLAG_UNMAP) ||
 	    (type == VIRTIO_BLK_T_DISCARD && range.flags)) {
@@ -316,7 +253,7 @@ static void blk_handle(struct virtio_blk *b, unsigned q, struct vq_req *req)
 		blk_finish(b, q, req->head, status, VIRTIO_BLK_S_IOERR, 0);
 		return;
 	}
-	iov_read(out, req->nr_out, 0, &hdr, sizeof(hdr));
+	iov_to_buf(out, req->nr_out, 0, &hdr, sizeof(hdr));
 
 	switch (hdr.type) {
 	case VIRTIO_BLK_T_IN:
@@ -363,7 +300,7 @@ static void blk_handle(struct virtio_blk *b, unsigned q, struct vq_req *req)
 		size_t w;
 
 		n = iov_slice(in, req->nr_in, 0, req->in_len - 1, b->data);
-		w = iov_write(b->data, n, b->serial, sizeof(b->serial));
+		w = iov_from_buf(b->data, n, 0, b->serial, sizeof(b->serial));
 		blk_finish(b, q, req->head, status, VIRTIO_BLK_S_OK, (uint32_t)w);
 		return;
 	}

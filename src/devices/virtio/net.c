@@ -30,6 +30,7 @@
 #include "backends/net/netdev.h"
 #include "common/err.h"
 #include "common/ev.h"
+#include "common/iov.h"
 #include "virtio.h"
 
 #define NET_QUEUE_SIZE		256
@@ -89,62 +90,6 @@ struct virtio_net {
 	uint8_t *ctrl_buf;		/* CTRL_MAX */
 	struct virtio_net_stats stats;
 };
-
-/* --- iovec helpers ---------------------------------------------------------- */
-
-/* Write (len) bytes at byte (off) of the list (iov, cnt); returns bytes written. */
-static size_t iov_write_at(const struct iovec *iov, unsigned cnt, size_t off, const void *data,
-			   size_t len)
-{
-	const uint8_t *p = data;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < cnt && done < len; i++) {
-		size_t l = iov[i].iov_len;
-		if (off >= l) {
-			off -= l;
-			continue;
-		}
-		size_t n = l - off < len - done ? l - off : len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, p + done, n);
-		done += n;
-		off = 0;
-	}
-	return done;
-}
-
-/* Gather up to (max) bytes of (iov, cnt) into (buf); returns bytes copied. */
-static size_t iov_gather(const struct iovec *iov, unsigned cnt, void *buf, size_t max)
-{
-	uint8_t *p = buf;
-	size_t done = 0;
-
-	for (unsigned i = 0; i < cnt && done < max; i++) {
-		size_t n = iov[i].iov_len < max - done ? iov[i].iov_len : max - done;
-		memcpy(p + done, iov[i].iov_base, n);
-		done += n;
-	}
-	return done;
-}
-
-/* (out) = (iov, cnt) without its first (skip) bytes; returns the entries. */
-static unsigned iov_skip(const struct iovec *iov, unsigned cnt, size_t skip, struct iovec *out,
-			 unsigned max)
-{
-	unsigned n = 0;
-
-	for (unsigned i = 0; i < cnt && n < max; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		out[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
-		out[n].iov_len = iov[i].iov_len - skip;
-		skip = 0;
-		n++;
-	}
-	return n;
-}
 
 /* --- features and offloads -------------------------------------------------- */
 
@@ -276,7 +221,7 @@ static void rx_complete(struct virtio_net *n, size_t total)
 		k++;
 	}
 	nbuf = (uint16_t)k;	/* little-endian host (x86) */
-	iov_write_at(&n->held_iov[0], n->held[0].nr_iov, offsetof(struct virtio_net_hdr, num_buffers),
+	iov_from_buf(n->held_iov, n->held[0].nr_iov, offsetof(struct virtio_net_hdr, num_buffers),
 		     &nbuf, sizeof(nbuf));
 	left = total;
 	for (unsigned i = 0; i < k; i++) {
@@ -315,11 +260,11 @@ static ssize_t rx_read_direct(struct virtio_net *n)
 	if (n->nd->vnet_hdr) {
 		r = readv(n->nd->fd, n->held_iov, (int)cnt);
 	} else {
-		unsigned c = iov_skip(n->held_iov, cnt, HDR_LEN, n->rx_iov, RX_IOV_MAX);
+		unsigned c = iov_slice(n->held_iov, cnt, HDR_LEN, UINT64_MAX, n->rx_iov);
 		r = readv(n->nd->fd, n->rx_iov, (int)c);
 		if (r >= 0) {
 			struct virtio_net_hdr h = { 0 };
-			iov_write_at(n->held_iov, cnt, 0, &h, HDR_LEN);
+			iov_from_buf(n->held_iov, cnt, 0, &h, HDR_LEN);
 			r += HDR_LEN;
 		}
 	}
@@ -377,7 +322,7 @@ static int rx_deliver_bounce(struct virtio_net *n, bool *pushed)
 		}
 		return 1;
 	}
-	iov_write_at(n->held_iov, cnt, 0, n->bounce, n->bounce_len);
+	iov_from_buf(n->held_iov, cnt, 0, n->bounce, n->bounce_len);
 	rx_complete(n, n->bounce_len);
 	n->bounce_len = 0;
 	*pushed = true;
@@ -501,7 +446,7 @@ static int tx_send(struct virtio_net *n, struct vq_req *req)
 		return 0;
 	}
 	if (!n->nd->vnet_hdr) {
-		cnt = iov_skip(iov, cnt, HDR_LEN, n->tx_iov, VQ_MAX_SEGS);
+		cnt = iov_slice(iov, cnt, HDR_LEN, UINT64_MAX, n->tx_iov);
 		iov = n->tx_iov;
 	}
 	r = writev(n->nd->fd, iov, (int)cnt);
@@ -644,11 +589,11 @@ static void ctrl_process(struct virtio_net *n)
 		if (r <= 0)
 			break;
 		if (req->out_len >= 2 && req->out_len <= CTRL_MAX) {
-			size_t len = iov_gather(vq_req_out(req), req->nr_out, n->ctrl_buf, CTRL_MAX);
+			size_t len = iov_to_buf(vq_req_out(req), req->nr_out, 0, n->ctrl_buf, CTRL_MAX);
 			ack = ctrl_command(n, n->ctrl_buf, len);
 		}
 		if (req->in_len >= 1)
-			written = (uint32_t)iov_write_at(vq_req_in(req), req->nr_in, 0, &ack, 1);
+			written = (uint32_t)iov_from_buf(vq_req_in(req), req->nr_in, 0, &ack, 1);
 		vq_push(vq, req->head, written);
 		pushed = true;
 	}
