@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "common/err.h"
@@ -20,53 +21,33 @@ static int need_vm(struct vmcmds *vc, struct err *err)
 	return 0;
 }
 
-static int cmd_pause(struct control_req *req, struct json_object *args,
-		     struct json_object *reply, void *ctx, struct err *err)
+/* The commands that are one vm_control operation and reply nothing: the
+ * operation is picked by its offset in struct vm_control_ops. */
+typedef int (*vm_op_fn)(void *opaque, struct err *err);
+
+static int run_op(struct vmcmds *vc, size_t op, struct err *err)
 {
-	struct vmcmds *vc = ctx;
 	int r = need_vm(vc, err);
 
-	(void)req;
-	(void)args;
-	(void)reply;
-	return r < 0 ? r : vc->ctl->ops->pause(vc->ctl->opaque, err);
+	if (r < 0)
+		return r;
+	return (*(const vm_op_fn *)((const char *)vc->ctl->ops + op))(vc->ctl->opaque, err);
 }
 
-static int cmd_resume(struct control_req *req, struct json_object *args,
-		      struct json_object *reply, void *ctx, struct err *err)
-{
-	struct vmcmds *vc = ctx;
-	int r = need_vm(vc, err);
+#define VM_OP_COMMAND(fn, op)                                                                 \
+	static int fn(struct control_req *req, struct json_object *args,                       \
+		      struct json_object *reply, void *ctx, struct err *err)                   \
+	{                                                                                      \
+		(void)req;                                                                     \
+		(void)args;                                                                    \
+		(void)reply;                                                                   \
+		return run_op(ctx, offsetof(struct vm_control_ops, op), err);                  \
+	}
 
-	(void)req;
-	(void)args;
-	(void)reply;
-	return r < 0 ? r : vc->ctl->ops->resume(vc->ctl->opaque, err);
-}
-
-static int cmd_shutdown(struct control_req *req, struct json_object *args,
-			struct json_object *reply, void *ctx, struct err *err)
-{
-	struct vmcmds *vc = ctx;
-	int r = need_vm(vc, err);
-
-	(void)req;
-	(void)args;
-	(void)reply;
-	return r < 0 ? r : vc->ctl->ops->power_button(vc->ctl->opaque, err);
-}
-
-static int cmd_reset(struct control_req *req, struct json_object *args,
-		     struct json_object *reply, void *ctx, struct err *err)
-{
-	struct vmcmds *vc = ctx;
-	int r = need_vm(vc, err);
-
-	(void)req;
-	(void)args;
-	(void)reply;
-	return r < 0 ? r : vc->ctl->ops->reset(vc->ctl->opaque, err);
-}
+VM_OP_COMMAND(cmd_pause, pause)
+VM_OP_COMMAND(cmd_resume, resume)
+VM_OP_COMMAND(cmd_shutdown, power_button)
+VM_OP_COMMAND(cmd_reset, reset)
 
 static int cmd_quit(struct control_req *req, struct json_object *args,
 		    struct json_object *reply, void *ctx, struct err *err)
