@@ -10,6 +10,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "common/file.h"
 #include "common/log.h"
 #include "domain/paths.h"
 #include "domain/runtime.h"
@@ -18,20 +19,6 @@
 
 #define CTRL_RBRACKET	0x1d
 #define BUSY_PREFIX	"domus: console busy"
-
-static bool write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return false;
-		p += w;
-		n -= (size_t)w;
-	}
-	return true;
-}
 
 int console_attach(const char *name)
 {
@@ -94,7 +81,7 @@ int console_attach(const char *name)
 				return VM_EXIT_ERROR;
 			}
 			first = false;
-			if (!write_all(STDOUT_FILENO, buf, (size_t)n))
+			if (fd_write_all(STDOUT_FILENO, buf, (size_t)n) < 0)
 				break;
 		}
 		if (pf[1].revents & (POLLIN | POLLHUP)) {
@@ -106,7 +93,7 @@ int console_attach(const char *name)
 			}
 			char *esc = memchr(buf, CTRL_RBRACKET, (size_t)n);
 			size_t keep = esc ? (size_t)(esc - buf) : (size_t)n;
-			if (keep && !write_all(fd, buf, keep))
+			if (keep && fd_write_all(fd, buf, keep) < 0)
 				break;
 			if (esc)
 				break;	/* detach; the domain keeps running */

@@ -26,4 +26,10 @@ void file_unmap(struct mapped_file *f);
  * component was made here (false: it existed). */
 int file_mkdir_p(const char *path, mode_t mode, bool *made);
 
+/* fd_write_all / fd_read_all: all (len) bytes, through short writes/reads
+ * and EINTR. Returns 0, -errno, or -EIO when the other end is gone (a write
+ * of 0, or end of file before len bytes). */
+int fd_write_all(int fd, const void *buf, size_t len);
+int fd_read_all(int fd, void *buf, size_t len);
+
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/file.h"
 
 #define WBUF_SIZE	(1u << 20)
 #define RBUF_MIN	(256u << 10)
@@ -134,21 +135,11 @@ void stream_close(struct stream *s)
 
 static int write_all(struct stream *s, const void *p, size_t len)
 {
-	const uint8_t *q = p;
+	int r = fd_write_all(s->fd, p, len);
 
-	while (len > 0) {
-		ssize_t n = write(s->fd, q, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		q += n;
-		len -= (size_t)n;
-		s->bytes_io += (uint64_t)n;
-	}
-	return 0;
+	if (r == 0)
+		s->bytes_io += len;
+	return r;
 }
 
 int stream_flush(struct stream *s)
@@ -426,20 +417,12 @@ int stream_read_raw(struct stream *s, void *p, size_t len)
 	take(s, have);
 	q += have;
 	len -= have;
-	while (len > 0) {
-		ssize_t n = read(s->fd, q, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		q += n;
-		len -= (size_t)n;
-		s->offset += (uint64_t)n;
-		s->bytes_io += (uint64_t)n;
+	int r = fd_read_all(s->fd, q, len);
+	if (r == 0) {
+		s->offset += len;
+		s->bytes_io += len;
 	}
-	return 0;
+	return r;
 }
 
 int stream_skip(struct stream *s, uint64_t len)
