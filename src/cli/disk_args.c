@@ -8,7 +8,7 @@
 #include "common/err.h"
 #include "common/parse.h"
 
-#define DISK_OPTIONS "readonly, direct, size=SIZE, serial=ID"
+#define DISK_OPTIONS "readonly, direct, size=SIZE, serial=ID, shared"
 
 /* Copy the path up to the first single comma, turning ",," into ",". Returns a pointer to
  * that comma or to the terminating NUL, or NULL if the path does not fit. */
@@ -73,7 +73,7 @@ static int set_serial(const char *spec, const char *val, size_t len, struct disk
 static int set_option(const char *spec, const char *opt, size_t len, unsigned *seen,
 		      struct disk_opts *out, struct err *err)
 {
-	static const char *const names[] = { "readonly", "direct", "size", "serial" };
+	static const char *const names[] = { "readonly", "direct", "size", "serial", "shared" };
 	const char *eq = memchr(opt, '=', len);
 	size_t name_len = eq ? (size_t)(eq - opt) : len;
 	const char *val = eq ? eq + 1 : NULL;
@@ -104,6 +104,11 @@ static int set_option(const char *spec, const char *opt, size_t len, unsigned *s
 			out->readonly = true;
 		else
 			out->direct = true;
+		return 0;
+	case 4:
+		if (eq)
+			return err_set(err, EINVAL, "--disk '%s': option 'shared' takes no value", spec);
+		out->shared = true;
 		return 0;
 	case 2:
 		if (!eq || val_len == 0)

@@ -23,7 +23,7 @@ const char run_usage[] =
 	"  --vcpus N         virtual CPUs, 1-254 (default 1)\n"
 	"  --engine E        kvm, qemu or auto (default auto: kvm when /dev/kvm runs\n"
 	"                    guest kernels at native speed, else qemu)\n"
-	"  --disk PATH[,readonly][,direct][,size=SIZE][,serial=ID]\n"
+	"  --disk PATH[,readonly][,direct][,shared][,size=SIZE][,serial=ID]\n"
 	"                    a virtio disk on a raw image file or a block device;\n"
 	"                    repeat for more (vda, vdb, ...). size= creates a missing\n"
 	"                    file, sparse; direct bypasses the host page cache\n"

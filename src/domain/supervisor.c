@@ -183,8 +183,9 @@ static void exec_monitor(struct sup *s)
 	argv[n++] = "--cmdline";
 	argv[n++] = s->cmdline;
 	for (unsigned i = 0; i < c->nr_disks; i++) {
-		snprintf(disks[i], sizeof(disks[i]), "%s%s", c->disks[i].target,
-			 c->disks[i].readonly ? ",readonly" : "");
+		snprintf(disks[i], sizeof(disks[i]), "%s%s%s", c->disks[i].target,
+			 c->disks[i].readonly ? ",readonly" : "",
+			 c->disks[i].shareable ? ",shared" : "");
 		argv[n++] = "--disk";
 		argv[n++] = disks[i];
 	}

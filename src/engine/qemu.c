@@ -31,6 +31,7 @@
 #include "backends/net/netdev.h"
 #include "common/err.h"
 #include "common/ev.h"
+#include "common/file.h"
 #include "common/log.h"
 #include "console/chardev.h"
 #include "console/console.h"
@@ -173,14 +174,8 @@ static void qmp_send(struct qemu_vm *vm, const char *json)
 	size_t len = strlen(json);
 	/* Commands are small and QMP reads them promptly; a short blocking
 	 * write is fine. */
-	while (len > 0) {
-		ssize_t n = write(vm->qmp_fd, json, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return;
-		json += n;
-		len -= (size_t)n;
+	if (fd_write_all(vm->qmp_fd, json, len) < 0) {
+		/* QEMU is gone: its pidfd tells the loop */
 	}
 }
 
@@ -834,8 +829,9 @@ static int qemu_disk_args(const struct vm_config *cfg, char (*drive)[DISK_PATH_M
 		snprintf(drive[i] + strlen(drive[i]), sizeof(drive[i]) - strlen(drive[i]),
 			 ",if=none,id=disk%u,format=raw,aio=io_uring,cache=%s,discard=unmap%s", i,
 			 o->direct ? "none" : "writeback", o->readonly ? ",readonly=on" : "");
-		snprintf(device[i], sizeof(device[i]), "virtio-blk-pci,drive=disk%u%s%s", i,
-			 o->serial[0] ? ",serial=" : "", o->serial);
+		/* share-rw: QEMU's image lock then lets other VMs write it too */
+		snprintf(device[i], sizeof(device[i]), "virtio-blk-pci,drive=disk%u%s%s%s", i,
+			 o->serial[0] ? ",serial=" : "", o->serial, o->shared ? ",share-rw=on" : "");
 	}
 	return 0;
 }

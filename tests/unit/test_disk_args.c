@@ -102,6 +102,20 @@ static void test_combinations(void **state)
 	assert_string_equal(o.serial, "");
 }
 
+static void test_shared(void **state)
+{
+	(void)state;
+	ok("d.img");
+	assert_false(o.shared);
+	ok("d.img,shared");
+	assert_true(o.shared);
+	assert_false(o.readonly);
+	ok("d.img,readonly,shared");
+	assert_true(o.shared && o.readonly);
+	bad("d.img,shared=1", "option 'shared' takes no value");
+	bad("d.img,shared,shared", "option 'shared' given twice");
+}
+
 static void test_comma_in_path(void **state)
 {
 	(void)state;
@@ -188,6 +202,7 @@ int main(void)
 		cmocka_unit_test(test_combinations), cmocka_unit_test(test_comma_in_path),
 		cmocka_unit_test(test_bad_path),    cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_bad_size),    cmocka_unit_test(test_bad_serial),
+		cmocka_unit_test(test_shared),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

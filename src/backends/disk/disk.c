@@ -380,7 +380,7 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
 	flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 	if (o->direct)
 		flags |= O_DIRECT;
-	if (d->blkdev && !o->readonly && !o->unlocked)
+	if (d->blkdev && !o->readonly && !o->unlocked && !o->shared)
 		flags |= O_EXCL;
 	d->fd = open(path, flags);
 	if (d->fd < 0) {
@@ -402,7 +402,8 @@ int disk_open(const struct disk_opts *o, struct disk *const *opened, unsigned no
 		r = err_setsys(err, errno, "disk %s: fcntl", path);
 		goto fail;
 	}
-	r = o->unlocked ? 0 : lock_disk(d, err);
+	d->shared = o->shared;
+	r = o->unlocked || o->shared ? 0 : lock_disk(d, err);
 	if (r < 0)
 		goto fail;
 	r = disk_geometry(d, &fst, o, err);
@@ -452,7 +453,7 @@ void disk_unlock(struct disk *d)
 
 int disk_lock(struct disk *d, struct err *err)
 {
-	if (d == NULL || d->locked)
+	if (d == NULL || d->locked || d->shared)
 		return 0;
 	return lock_disk(d, err);
 }

@@ -27,6 +27,10 @@ struct disk_opts {
 	 * block device's O_EXCL): open without them; disk_lock() takes the
 	 * lock at the switch-over. */
 	bool unlocked;
+	/* shared: several VMs may write it at once (a domain's "w!" disk, a
+	 * cluster file system's): no lock, no O_EXCL; who may share is the
+	 * domain layer's check. */
+	bool shared;
 };
 
 struct disk;

@@ -50,6 +50,7 @@ struct disk {
 	bool can_discard;
 	bool created;		/* disk_open made the file */
 	bool locked;		/* false where the file system has no locks (see disks.md) */
+	bool shared;		/* opened with disk_opts.shared: never locked */
 	dev_t dev;		/* identity: (dev, ino) for files, rdev for block devices */
 	ino_t ino;
 	dev_t rdev;
