@@ -198,7 +198,11 @@ int cmd_migrate(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(s, "failed") == 0) {
-			log_error("migrate: failed, the domain goes on here: %s",
+			struct json_object *p;
+			bool paused = json_object_object_get_ex(st, "guest-paused", &p) &&
+				      json_object_get_boolean(p);
+			log_error(paused ? "migrate: outcome unknown: %s"
+					 : "migrate: failed, the domain goes on here: %s",
 				  json_object_object_get_ex(st, "error", &v) ? json_object_get_string(v)
 									     : "?");
 			json_object_put(st);

@@ -101,16 +101,16 @@ static void close_nets(struct netdev **nets, unsigned n)
 	}
 }
 
-/* open_nets: every --net's back end, before the guest starts: MACs chosen,
- * TAPs created and on their bridges, libslirp listening on its forwards. The
- * QEMU engine gets our TAP descriptors but runs its own user-mode network. */
-static int open_nets(struct run_args *a, bool for_qemu, struct netdev **nets, struct err *err)
+/* open_nets: every NIC's back end, before the guest starts: TAPs created
+ * and on their bridges, libslirp listening on its forwards. The QEMU engine
+ * gets our TAP descriptors but runs its own user-mode network. A machine
+ * from saved state reopens its back ends by name (bridge, TAP). */
+static int open_nets(const struct vm_config *cfg, bool for_qemu, struct netdev **nets,
+		     struct err *err)
 {
-	for (unsigned i = 0; i < a->cfg.nr_nets; i++) {
-		struct net_opts *o = &a->nets[i];
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct net_opts *o = &cfg->net_opts[i];
 
-		if (!o->mac_given)
-			net_random_mac(o->mac);
 		if (for_qemu && o->kind == NET_USER)
 			continue;
 		int r = netdev_open(o, i, &nets[i], err);
@@ -154,7 +154,7 @@ static int run_machine(struct vm_config *cfg, struct run_args *a, enum engine_ki
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
 	}
-	if (open_nets(a, engine == &qemu_engine_ops, nets, &err) < 0) {
+	if (open_nets(cfg, engine == &qemu_engine_ops, nets, &err) < 0) {
 		close_disks(disks, cfg->nr_disks, true);
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
@@ -247,7 +247,7 @@ out:
 }
 
 /* The options of a machine from saved state: only --control and
- * --serial-socket (a restore); no NICs (not in the saved configuration yet). */
+ * --serial-socket (a restore); its disks and NICs are the saved ones. */
 static struct run_args machine_args;
 
 struct restore_ctx {
@@ -385,6 +385,10 @@ int cmd_run(int argc, char **argv)
 			args.cfg.initrd = def_initrd;
 		}
 	}
+	/* a NIC without mac= gets a random one, kept across reboots */
+	for (unsigned i = 0; i < args.cfg.nr_nets; i++)
+		if (!args.nets[i].mac_given)
+			net_random_mac(args.nets[i].mac);
 	if (x86_boot_check(&args.cfg, &err) < 0) {
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;

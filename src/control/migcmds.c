@@ -83,6 +83,8 @@ static int cmd_query_migrate(struct control_req *req, struct json_object *args,
 	json_object_object_add(reply, "status", json_object_new_string(st.state));
 	if (st.error[0])
 		json_object_object_add(reply, "error", json_object_new_string(st.error));
+	if (st.paused)
+		json_object_object_add(reply, "guest-paused", json_object_new_boolean(1));
 	json_object_object_add(reply, "rounds", json_object_new_int((int)st.rounds));
 	json_object_object_add(reply, "total-ms", json_object_new_int64((int64_t)st.total_ms));
 	json_object_object_add(reply, "ram-total", json_object_new_int64((int64_t)st.ram_total));

@@ -385,6 +385,9 @@ static void supervise(struct sup *s)
 			ev = EV_REBOOT;
 		else if (WIFEXITED(status) && WEXITSTATUS(status) == VM_EXIT_QUIT)
 			ev = EV_DESTROYED;
+		else if (WIFEXITED(status) && (WEXITSTATUS(status) == VM_EXIT_SAVED ||
+					       WEXITSTATUS(status) == VM_EXIT_MIGRATED))
+			ev = EV_DESTROYED;	/* the guest lives on elsewhere: no policy */
 		else
 			ev = EV_CRASH;	/* panic, triple fault, the monitor failed or was killed */
 		if (WIFSIGNALED(status))
@@ -394,6 +397,10 @@ static void supervise(struct sup *s)
 			snprintf(why, sizeof(why), "the guest crashed (kernel panic or triple fault)");
 		else if (ev == EV_CRASH)
 			last_log_line(s, why, sizeof(why));
+		else if (WIFEXITED(status) && WEXITSTATUS(status) == VM_EXIT_SAVED)
+			snprintf(why, sizeof(why), "saved to a file (domus save)");
+		else if (WIFEXITED(status) && WEXITSTATUS(status) == VM_EXIT_MIGRATED)
+			snprintf(why, sizeof(why), "migrated: the guest runs on another host");
 		else
 			snprintf(why, sizeof(why), "%s", ev == EV_POWEROFF ? "the guest powered off" :
 							 ev == EV_REBOOT ? "the guest rebooted" :

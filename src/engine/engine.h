@@ -82,6 +82,7 @@ struct vm_config {
 struct migrate_status {
 	char state[16];		/* none, active, completed, failed */
 	char error[256];	/* for failed */
+	bool paused;		/* failed, outcome unknown: the guest is paused here */
 	unsigned rounds;
 	uint64_t total_ms;	/* so far, or in all */
 	uint64_t ram_total, ram_sent, ram_remaining;	/* bytes */

@@ -99,11 +99,23 @@ struct kvm_monitor {
 };
 
 /* --- control operations (engine.h) ------------------------------------------ */
+/* After a migration whose outcome is unknown the vCPUs are stopped
+ * (vm_freeze) until the administrator resumes or destroys the VM. */
+static int refuse_if_left_paused(struct kvm_monitor *mon, struct err *err)
+{
+	if (migrate_out_left_paused(mon->mig))
+		return err_set(err, EBUSY, "the guest is stopped after a migration whose outcome "
+					   "is unknown: resume it (if it does not run on the "
+					   "destination) or destroy it");
+	return 0;
+}
+
 static int kvm_ctl_pause(void *opaque, struct err *err)
 {
 	struct kvm_monitor *mon = opaque;
 
-	(void)err;
+	if (refuse_if_left_paused(mon, err) < 0)
+		return -EBUSY;
 	vm_pause(mon->vm);
 	return 0;
 }
@@ -111,8 +123,10 @@ static int kvm_ctl_pause(void *opaque, struct err *err)
 static int kvm_ctl_resume(void *opaque, struct err *err)
 {
 	struct kvm_monitor *mon = opaque;
+	int r = migrate_out_resume(mon->mig, err);
 
-	(void)err;
+	if (r != 0)
+		return r < 0 ? r : 0;
 	vm_resume(mon->vm);
 	return 0;
 }
@@ -121,7 +135,7 @@ static int kvm_ctl_power_button(void *opaque, struct err *err)
 {
 	struct kvm_monitor *mon = opaque;
 
-	if (vm_paused(mon->vm))
+	if (vm_paused(mon->vm) || migrate_out_left_paused(mon->mig))
 		return err_set(err, EBUSY, "the VM is paused: resume it first");
 	acpi_pm_press_power_button(mon->vm->pm);
 	return 0;
@@ -144,7 +158,7 @@ static int kvm_ctl_stats(void *opaque, struct vm_stats *out, struct err *err)
 
 	(void)err;
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-	out->paused = vm_paused(mon->vm);
+	out->paused = vm_paused(mon->vm) || migrate_out_left_paused(mon->mig);
 	out->cpu_time_ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 	out->memory_mib = mon->cfg->memory_mib;
 	out->vcpus = mon->cfg->vcpus;
@@ -163,6 +177,8 @@ static int kvm_ctl_save(void *opaque, const char *path, bool compress, struct er
 
 	if (mon->mig && !migrate_out_finished(mon->mig))
 		return err_set(err, EBUSY, "a migration is under way");
+	if (refuse_if_left_paused(mon, err) < 0)
+		return -EBUSY;
 	vmstate_quiesce(mon->vm);
 	if (snapshot_save(mon->vm, path, compress, &st, err) < 0) {
 		if (vm_thaw(mon->vm, &e2) < 0) {
@@ -186,6 +202,8 @@ static int kvm_ctl_migrate(void *opaque, const char *target, unsigned downtime_m
 
 	if (mon->mig && !migrate_out_finished(mon->mig))
 		return err_set(err, EBUSY, "a migration is already under way");
+	if (refuse_if_left_paused(mon, err) < 0)
+		return -EBUSY;
 	if (vm_paused(mon->vm))
 		return err_set(err, EBUSY, "the VM is paused: resume it first");
 	migrate_out_free(mon->mig);
@@ -320,6 +338,8 @@ static int kvm_run(const struct vm_config *cfg, struct ev_loop *loop, struct con
 		r = vm_start(mon.vm, err);
 		if (r == 0 && in && in->started)
 			r = in->started(in->arg, mon.vm, err);
+		if (r == 0 && in)
+			vm_announce_nics(mon.vm);
 		in = NULL;	/* a reboot boots the kernel */
 		if (r == 0) {
 			if (cfg->control) {

@@ -6,10 +6,12 @@
  * "pages" sections round after round, then, with the guest stopped, the last
  * "pages", the vCPU/KVM/device sections and the end marker; later a "go"
  * section. destination → source: sections "accept" or "refuse" (reason),
- * "ready" or "fail" (reason) once everything is loaded, "started" once the
- * guest runs there. The source ends only after "started"; before it sends
- * "go", any failure resumes the guest at the source, and a destination that
- * never got "go" destroys what it built. */
+ * "ready" or "fail" (reason) once everything is loaded, "started" just
+ * before the guest runs there. The source ends only after "started"; before
+ * it sends "go", any failure resumes the guest at the source, and a
+ * destination that never got "go" destroys what it built. After "go": a
+ * "fail" or the connection's end (no "started": the guest did not run
+ * there) resumes it too; only silence leaves it paused (it may run there). */
 #include "migrate.h"
 
 #include <errno.h>
@@ -114,13 +116,18 @@ static int send_msg(struct stream *tx, const char *name, const char *text)
 	return r < 0 ? r : stream_flush(tx);
 }
 
-/* Read a reply section: 0 for (want), else -errno with (err) saying why. */
+/* Read a reply section: 0 for (want), else with (err) saying why: -EPROTO
+ * the peer refused or failed (or sent nonsense), -ETIMEDOUT it said nothing
+ * for IO_TIMEOUT_S (a dead link looks like this), -EPIPE the connection
+ * ended (the peer closed it or its process died). */
 static int expect_msg(struct stream *rx, const char *want, const char *peer, struct err *err)
 {
 	struct section sec;
 	struct err e = { 0 };
 	int r = stream_get_section(rx, &sec, &e);
 
+	if (r == -EAGAIN || r == -EWOULDBLOCK)
+		return err_set(err, ETIMEDOUT, "%s did not answer for %d s", peer, IO_TIMEOUT_S);
 	if (r <= 0)
 		return err_set(err, EPIPE, "%s went away (%s)", peer, r < 0 ? e.msg : "end");
 	if (strcmp(sec.name, want) == 0)
@@ -128,6 +135,16 @@ static int expect_msg(struct stream *rx, const char *want, const char *peer, str
 	if (strcmp(sec.name, "refuse") == 0 || strcmp(sec.name, "fail") == 0)
 		return err_set(err, EPROTO, "%s: %.*s", peer, (int)sec.len, (const char *)sec.data);
 	return err_set(err, EPROTO, "%s sent '%s', expected '%s'", peer, sec.name, want);
+}
+
+/* Tests: DOMUS_TEST_MIGRATE_FAULT=POINT makes the destination fail at POINT
+ * (die-before-ready, die-after-go: exit at once; mute-after-go: run the
+ * guest but never answer, as if the link dropped right after "go"). */
+static bool fault_at(const char *point)
+{
+	const char *f = getenv("DOMUS_TEST_MIGRATE_FAULT");
+
+	return f != NULL && strcmp(f, point) == 0;
 }
 
 /* --- source ----------------------------------------------------------------------- */
@@ -141,6 +158,7 @@ struct migrate_out {
 	pthread_t thread;
 	bool thread_running;
 	bool finished;		/* done or failed: nothing more will happen */
+	bool paused;		/* failed with the outcome unknown: the guest stays paused */
 	_Atomic bool cancel;
 	struct stream tx, rx;
 	uint64_t *bitmap;
@@ -437,19 +455,26 @@ static void on_switchover(struct ev_loop *loop, int fd, uint32_t events, void *a
 		return;
 	}
 	r = expect_msg(&m->rx, "started", m->target, &err);
-	if (r == -EPROTO) {
-		/* the destination said "fail": it does not run the guest */
+	if (r == -EPROTO || r == -EPIPE) {
+		/* The destination failed, or its end closed without "started":
+		 * it sends that before any vCPU runs and keeps the connection
+		 * open until then, so the guest did not run there. */
 		fail_resume(m, true, err.msg);
 		return;
 	}
 	if (r < 0) {
-		/* "go" went out: the destination may be running the guest. Two
-		 * copies must never run: stay paused, and say so. */
-		log_error("migrate: %s after the switch-over; the guest stays paused here "
-			  "(it may run on the destination)", err.msg);
-		ev_stop(loop, VM_EXIT_MIGRATED);
-		snprintf(m->err.msg, sizeof(m->err.msg), "%s", err.msg);
+		/* Silence: "go" may have arrived and the guest may run there.
+		 * Two copies must never run: it stays paused here, as libvirt
+		 * leaves a source whose destination it lost; the administrator
+		 * resumes or destroys it (domus resume / destroy). */
+		vm_dirty_log(m->vm, false, &err);
+		snprintf(m->err.msg, sizeof(m->err.msg),
+			 "%.300s after the switch-over: the guest is paused here and may be running "
+			 "on the destination (resume it here only if it is not)", err.msg);
+		log_error("migrate: %s", m->err.msg);
+		m->paused = true;
 		atomic_store(&m->state, MIG_FAILED);
+		m->t_end = now_ms();
 		m->finished = true;
 		return;
 	}
@@ -580,6 +605,28 @@ bool migrate_out_finished(const struct migrate_out *m)
 	return m->finished;
 }
 
+bool migrate_out_left_paused(const struct migrate_out *m)
+{
+	return m != NULL && m->paused;
+}
+
+int migrate_out_resume(struct migrate_out *m, struct err *err)
+{
+	int r;
+
+	if (!migrate_out_left_paused(m))
+		return 0;
+	r = disks_lock(m->vm, 0, err);
+	if (r < 0)
+		return err_set(err, -r, "%s (is the guest running on the destination?)", err->msg);
+	r = vm_thaw(m->vm, err);
+	if (r < 0)
+		return r;
+	m->paused = false;
+	log_info("migrate: the guest resumes here after the failed migration");
+	return 1;
+}
+
 void migrate_out_status(const struct migrate_out *m, struct migrate_status *out)
 {
 	int st = atomic_load(&((struct migrate_out *)m)->state);
@@ -589,6 +636,7 @@ void migrate_out_status(const struct migrate_out *m, struct migrate_status *out)
 		 st == MIG_COMPLETED ? "completed" : st == MIG_FAILED ? "failed" : "active");
 	if (st == MIG_FAILED)
 		snprintf(out->error, sizeof(out->error), "%.255s", m->err.msg);
+	out->paused = m->paused;
 	out->rounds = m->rounds;
 	out->total_ms = (uint64_t)((m->t_end ? m->t_end : now_ms()) - m->t_start);
 	out->ram_total = m->vm->mem.size;
@@ -794,6 +842,8 @@ static int in_load(void *arg, struct vm *vm, struct err *err)
 		send_msg(&m->tx, "fail", err->msg);
 		return r;
 	}
+	if (fault_at("die-before-ready"))
+		_exit(9);
 	m->t_loaded = now_ms();
 	r = send_msg(&m->tx, "ready", NULL);
 	if (r < 0)
@@ -803,11 +853,21 @@ static int in_load(void *arg, struct vm *vm, struct err *err)
 	if (r < 0)
 		return r;
 	m->t_go = now_ms();
+	if (fault_at("die-after-go"))
+		_exit(9);
 	/* The source let go of the disks before "go". */
 	r = disks_lock(vm, 2000, err);
-	if (r < 0)
+	if (r < 0) {
 		send_msg(&m->tx, "fail", err->msg);
-	return r;
+		return r;
+	}
+	/* "started" goes before the first vCPU runs: a source that reads the
+	 * end of the connection instead knows the guest never ran here. */
+	if (fault_at("mute-after-go"))
+		return 0;
+	if (send_msg(&m->tx, "started", NULL) < 0)
+		log_error("migrate-receive: the source did not hear that the guest runs here");
+	return 0;
 }
 
 static int in_started(void *arg, struct vm *vm, struct err *err)
@@ -816,14 +876,14 @@ static int in_started(void *arg, struct vm *vm, struct err *err)
 
 	(void)vm;
 	(void)err;
-	if (send_msg(&m->tx, "started", NULL) < 0)
-		log_error("migrate-receive: the source did not hear that the guest runs here");
 	double t = now_ms();
 	log_info("migrate-receive: guest running here, %llu pages received in %.0f ms "
 		 "(\"go\" %.1f ms after ready, running %.1f ms after \"go\")",
 		 (unsigned long long)m->pages, t - m->t0, m->t_go - m->t_loaded, t - m->t_go);
-	close(m->sock);
-	m->sock = -1;
+	if (!fault_at("mute-after-go")) {
+		close(m->sock);
+		m->sock = -1;
+	}
 	return 0;
 }
 

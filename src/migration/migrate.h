@@ -37,6 +37,13 @@ void migrate_out_cancel(struct migrate_out *m);
 void migrate_out_free(struct migrate_out *m);
 /* migrate_out_finished: it failed (the guest went on) or succeeded. */
 bool migrate_out_finished(const struct migrate_out *m);
+/* migrate_out_left_paused: it failed after the switch-over without an
+ * answer, so the guest stays stopped here (it may run on the destination).
+ * migrate_out_resume: the administrator says it does not: take the disks'
+ * locks back and run it here; 1 resumed, 0 nothing to do, -errno (err set:
+ * a disk is locked by the destination's copy). */
+bool migrate_out_left_paused(const struct migrate_out *m);
+int migrate_out_resume(struct migrate_out *m, struct err *err);
 /* migrate_out_status: progress or outcome, for query-migrate. */
 struct migrate_status;
 void migrate_out_status(const struct migrate_out *m, struct migrate_status *out);

@@ -54,6 +54,22 @@ int vmconfig_save(const struct vm_config *cfg, struct buf *out)
 	}
 	put_str(out, cfg->vconsole_path);
 	put_str(out, cfg->cmdline);
+	/* the NICs: back end kind and name, the MAC, user mode's forwards */
+	buf_put_u32(out, cfg->nr_nets);
+	for (unsigned i = 0; i < cfg->nr_nets; i++) {
+		const struct net_opts *n = &cfg->net_opts[i];
+		buf_put_u8(out, (uint8_t)n->kind);
+		put_str(out, n->ifname);
+		buf_append(out, n->mac, 6);
+		buf_put_u8(out, (uint8_t)n->nr_fwd);
+		for (unsigned f = 0; f < n->nr_fwd; f++) {
+			buf_put_u8(out, n->fwd[f].udp);
+			buf_append(out, &n->fwd[f].host_addr, 4);
+			buf_put_u16(out, n->fwd[f].host_port);
+			buf_append(out, &n->fwd[f].guest_addr, 4);
+			buf_put_u16(out, n->fwd[f].guest_port);
+		}
+	}
 	/* which engine made it; the QEMU engine also needs the boot files (QEMU
 	 * rebuilds its option ROMs from them and checks they match) */
 	buf_put_u8(out, cfg->engine == ENGINE_QEMU ? 1 : 0);
@@ -70,7 +86,7 @@ int vmconfig_load(const void *data, size_t len, uint32_t version, struct vmconfi
 	uint32_t vcpus, nd;
 
 	memset(out, 0, sizeof(*out));
-	if (version != VMCONFIG_VERSION)
+	if (version != VMCONFIG_VERSION && version != 1)
 		return err_set(err, ENOTSUP, "machine configuration version %u (this domus reads %u)",
 			       version, VMCONFIG_VERSION);
 	buf_reader_init(&r, data, len);
@@ -90,8 +106,38 @@ int vmconfig_load(const void *data, size_t len, uint32_t version, struct vmconfi
 		d->direct = direct;
 	}
 	uint8_t qemu;
+	uint32_t nn = 0;
 	if (!get_str(&r, out->vconsole, sizeof(out->vconsole)) ||
-	    !get_str(&r, out->cmdline, sizeof(out->cmdline)) || !buf_get_u8(&r, &qemu) ||
+	    !get_str(&r, out->cmdline, sizeof(out->cmdline)))
+		goto bad;
+	if (version >= 2 && (!buf_get_u32(&r, &nn) || nn > NET_NICS_MAX))
+		goto bad;
+	for (unsigned i = 0; i < nn; i++) {
+		struct net_opts *n = &out->nets[i];
+		uint8_t kind, nf;
+		if (!buf_get_u8(&r, &kind) || kind > NET_USER ||
+		    !get_str(&r, n->ifname, sizeof(n->ifname)) ||
+		    (kind != NET_USER && n->ifname[0] == '\0') || !buf_get(&r, n->mac, 6) ||
+		    (n->mac[0] & 1) || !buf_get_u8(&r, &nf) || nf > NET_HOSTFWD_MAX ||
+		    (nf && kind != NET_USER))
+			goto bad;
+		n->kind = (enum net_backend_kind)kind;
+		n->mac_given = true;
+		n->nr_fwd = nf;
+		for (unsigned f = 0; f < nf; f++) {
+			struct net_hostfwd *h = &n->fwd[f];
+			uint8_t udp;
+			if (!buf_get_u8(&r, &udp) || udp > 1 || !buf_get(&r, &h->host_addr, 4) ||
+			    !buf_get_u16(&r, &h->host_port) || !buf_get(&r, &h->guest_addr, 4) ||
+			    !buf_get_u16(&r, &h->guest_port))
+				goto bad;
+			h->udp = udp;
+		}
+		for (unsigned j = 0; j < i; j++)
+			if (memcmp(out->nets[j].mac, n->mac, 6) == 0)
+				goto bad;
+	}
+	if (!buf_get_u8(&r, &qemu) ||
 	    qemu > 1 || !get_str(&r, out->kernel, sizeof(out->kernel)) ||
 	    !get_str(&r, out->initrd, sizeof(out->initrd)) || r.off != r.len ||
 	    (qemu && out->kernel[0] == '\0'))
@@ -102,6 +148,8 @@ int vmconfig_load(const void *data, size_t len, uint32_t version, struct vmconfi
 	out->cfg.disk_opts = out->disks;
 	out->cfg.vconsole_path = out->vconsole[0] ? out->vconsole : NULL;
 	out->cfg.cmdline = out->cmdline;
+	out->cfg.net_opts = out->nets;
+	out->cfg.nr_nets = nn;
 	out->cfg.engine = qemu ? ENGINE_QEMU : ENGINE_KVM;
 	out->cfg.kernel = out->kernel[0] ? out->kernel : NULL;
 	out->cfg.initrd = out->initrd[0] ? out->initrd : NULL;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "backends/disk/disk.h"
+#include "backends/net/netdev.h"
 #include "engine/engine.h"
 
 struct vm;
@@ -19,13 +20,15 @@ struct section;
 struct err;
 struct kvm_cpuid2;
 
-#define VMCONFIG_VERSION 1
+/* Version 2 added the NICs; version 1 streams (no NICs) are still read. */
+#define VMCONFIG_VERSION 2
 
 /* What a stream says the machine was: filled by vmconfig_load into storage
  * that outlives the VM (cfg's pointers point into it). */
 struct vmconfig {
 	struct vm_config cfg;
 	struct disk_opts disks[VM_DISKS_MAX];
+	struct net_opts nets[NET_NICS_MAX];	/* the back ends are reopened by name */
 	char vconsole[4096];
 	char cmdline[4096];
 	char kernel[4096];	/* QEMU engine: the boot files */

@@ -464,6 +464,12 @@ int vm_start(struct vm *vm, struct err *err)
 	return 0;
 }
 
+void vm_announce_nics(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_net; i++)
+		virtio_net_announce(vm->net[i]);
+}
+
 void vm_pause(struct vm *vm)
 {
 	struct timespec deadline;

@@ -120,6 +120,10 @@ int vm_dirty_log(struct vm *vm, bool on, struct err *err);
 /* vm_dirty_take: OR the pages written since the last call (by vCPUs and by
  * devices) into (bitmap), one bit per page of the memfd, and clear them. */
 int vm_dirty_take(struct vm *vm, uint64_t *bitmap, struct err *err);
+/* vm_announce_nics: the guest runs on another host (or again from a
+ * snapshot): tell the network where its MACs are now (virtio_net_announce). */
+void vm_announce_nics(struct vm *vm);
+
 /* vm_start: start one thread per vCPU. */
 int vm_start(struct vm *vm, struct err *err);
 /* vm_post: ask the monitor to stop the VM for (reason); the most severe

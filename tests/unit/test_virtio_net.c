@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "backends/net/netdev.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/ev.h"
 #include "devices/virtio/net.h"
@@ -671,6 +672,105 @@ static void test_reset_forgets_held_buffers(void **state)
 	assert_memory_equal(t->ram + b + HDR, frame, 100);
 }
 
+/* Migration: quiesce gives held buffers back to the ring, the frame waiting
+ * for buffers travels in the state, and a second device (the destination)
+ * given the queues' and the device's state delivers it into the same
+ * buffers, with the MAC the driver set. */
+static void test_quiesce_save_load_moves_a_waiting_frame(void **state)
+{
+	struct t *t = *state;
+	uint8_t frame[1400], mac[6] = { 0x02, 0, 0, 0, 0, 9 }, cfg[6], got[1400];
+	uint64_t b[7];
+	struct buf qs, ds;
+	struct err err = { 0 };
+
+	assert_int_equal(ctrl(t, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac, 6),
+			 VIRTIO_NET_OK);
+	b[0] = rx_buf(t, 256);
+	pattern(frame, sizeof(frame), 23);
+	wire_send(t, frame, sizeof(frame));
+	kick(t, RXQ);	/* read aside; the 256-byte chain held, waiting for more */
+	assert_int_equal(used_idx(t, RXQ), 0);
+
+	buf_init(&qs);
+	buf_init(&ds);
+	pthread_mutex_lock(&t->vdev->lock);
+	t->vdev->ops->quiesce(t->vdev);
+	for (unsigned q = 0; q < 3; q++)
+		assert_int_equal(vq_save(&t->vdev->vqs[q], &qs), 0);
+	assert_int_equal(t->vdev->ops->save(t->vdev, &ds), 0);
+	pthread_mutex_unlock(&t->vdev->lock);
+
+	/* every truncation of the device's state is refused */
+	for (size_t n = 0; n < ds.len; n++) {
+		struct buf_reader r;
+		buf_reader_init(&r, ds.data, n);
+		assert_int_equal(t->vdev->ops->load(t->vdev, &r), -EINVAL);
+	}
+
+	/* the destination: a new device on the same RAM and another wire */
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK, 0, sp), 0);
+	struct fake_nd fn2 = t->fn;
+	fn2.nd.fd = sp[0];
+	fn2.wire = sp[1];
+	struct virtio_dev *src = t->vdev, *dst;
+	assert_int_equal(virtio_net_create(&fn2.nd, t->loop, &dst, &err), 0);
+	dst->signal_queue = fake_signal_queue;
+	dst->signal_config = fake_signal_config;
+	dst->signal_needs_reset = fake_needs_reset;
+	t->vdev = dst;
+	pthread_mutex_lock(&dst->lock);
+	dst->driver_features = src->driver_features;
+	dst->status = src->status;
+	struct buf_reader r;
+	buf_reader_init(&r, qs.data, qs.len);
+	for (unsigned q = 0; q < 3; q++)
+		assert_int_equal(vq_load(&dst->vqs[q], &t->mem, &r), 0);
+	buf_reader_init(&r, ds.data, ds.len);
+	assert_int_equal(dst->ops->load(dst, &r), 0);
+	assert_int_equal(r.off, r.len);
+	pthread_mutex_unlock(&dst->lock);
+	src->ops->destroy(src);
+	close(t->fn.nd.fd);
+	close(t->fn.wire);
+	t->fn = fn2;
+
+	dst->ops->config_read(dst, 0, cfg, 6);
+	assert_memory_equal(cfg, mac, 6);
+	for (int i = 1; i < 7; i++)
+		b[i] = rx_buf(t, 256);
+	kick(t, RXQ);
+	/* 12 + 1400 bytes from the first buffer on: nothing lost, none skipped */
+	assert_int_equal(used_idx(t, RXQ), 6);
+	assert_int_equal(used_id(t, RXQ, 0), 0);
+	memcpy(got, t->ram + b[0] + HDR, 244);
+	for (int i = 1; i < 6; i++)
+		memcpy(got + 244 + 256 * (i - 1), t->ram + b[i], i < 5 ? 256 : 1400 - 244 - 1024);
+	assert_memory_equal(got, frame, sizeof(frame));
+	buf_free(&qs);
+	buf_free(&ds);
+}
+
+/* A guest that cannot announce itself: a RARP from its MAC goes out. */
+static void test_announce_without_guest_support_sends_rarp(void **state)
+{
+	struct t *t = *state;
+	uint8_t f[128];
+
+	bring_up(t, VIRTIO_NET_F_MRG_RXBUF | VIRTIO_NET_F_MAC);
+	virtio_net_announce(t->vdev);
+	assert_int_equal(t->config_signals, 0);
+	ssize_t n = recv(t->fn.wire, f, sizeof(f), MSG_DONTWAIT);
+	assert_int_equal(n, 60);	/* without a vnet header: the frame alone */
+	assert_memory_equal(f, "\xff\xff\xff\xff\xff\xff", 6);
+	assert_memory_equal(f + 6, t->fn.nd.mac, 6);
+	assert_int_equal(f[12], 0x80);
+	assert_int_equal(f[13], 0x35);
+	assert_int_equal(f[21], 3);	/* reverse request */
+	assert_memory_equal(f + 22, t->fn.nd.mac, 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -691,6 +791,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_hostile_chains, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_control_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_forgets_held_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_save_load_moves_a_waiting_frame, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_announce_without_guest_support_sends_rarp,
+						setup_raw, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,8 +20,14 @@
 static void test_config_round_trip(void **state)
 {
 	struct disk_opts d[2] = { 0 };
+	struct net_opts n[2] = {
+		{ .kind = NET_BRIDGE, .ifname = "xenbr0", .mac = { 0, 0x16, 0x3e, 1, 2, 3 } },
+		{ .kind = NET_USER, .mac = { 0, 0x16, 0x3e, 1, 2, 4 }, .nr_fwd = 1,
+		  .fwd = { { .udp = true, .host_port = 2222, .guest_port = 22 } } },
+	};
 	struct vm_config cfg = { .memory_mib = 512, .vcpus = 2, .disk_opts = d, .nr_disks = 2,
-				 .vconsole_path = "/tmp/vc.sock", .cmdline = "console=ttyS0" };
+				 .vconsole_path = "/tmp/vc.sock", .cmdline = "console=ttyS0",
+				 .net_opts = n, .nr_nets = 2 };
 	static struct vmconfig out;
 	struct err e = { 0 };
 	struct buf b;
@@ -45,16 +51,32 @@ static void test_config_round_trip(void **state)
 	assert_true(out.disks[1].direct);
 	assert_string_equal(out.cfg.vconsole_path, "/tmp/vc.sock");
 	assert_int_equal(out.cfg.engine, ENGINE_KVM);
+	assert_int_equal(out.cfg.nr_nets, 2);
+	assert_int_equal(out.nets[0].kind, NET_BRIDGE);
+	assert_string_equal(out.nets[0].ifname, "xenbr0");
+	assert_memory_equal(out.nets[0].mac, n[0].mac, 6);
+	assert_true(out.nets[0].mac_given);
+	assert_int_equal(out.nets[1].kind, NET_USER);
+	assert_int_equal(out.nets[1].nr_fwd, 1);
+	assert_true(out.nets[1].fwd[0].udp);
+	assert_int_equal(out.nets[1].fwd[0].host_port, 2222);
+	assert_int_equal(out.nets[1].fwd[0].guest_port, 22);
 
 	/* every truncation and a trailing byte are refused, with a message */
-	for (size_t n = 0; n < b.len; n++) {
+	for (size_t k = 0; k < b.len; k++) {
 		memset(&e, 0, sizeof(e));
-		assert_int_equal(vmconfig_load(b.data, n, VMCONFIG_VERSION, &out, &e), -EINVAL);
+		assert_int_equal(vmconfig_load(b.data, k, VMCONFIG_VERSION, &out, &e), -EINVAL);
 		assert_non_null(strstr(e.msg, "configuration"));
 	}
 	buf_put_u8(&b, 0);
 	assert_int_equal(vmconfig_load(b.data, b.len, VMCONFIG_VERSION, &out, &e), -EINVAL);
-	assert_int_equal(vmconfig_load(b.data, b.len - 1, 2, &out, &e), -ENOTSUP);
+	assert_int_equal(vmconfig_load(b.data, b.len - 1, 3, &out, &e), -ENOTSUP);
+	/* two NICs with one MAC: refused */
+	buf_free(&b);
+	memcpy(n[1].mac, n[0].mac, 6);
+	buf_init(&b);
+	assert_int_equal(vmconfig_save(&cfg, &b), 0);
+	assert_int_equal(vmconfig_load(b.data, b.len, VMCONFIG_VERSION, &out, &e), -EINVAL);
 	buf_free(&b);
 }
 

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "backends/net/netdev.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/ev.h"
 #include "common/iov.h"
@@ -72,6 +73,9 @@ struct virtio_net {
 	/* receive */
 	struct rx_chain held[RX_HELD_MAX];
 	unsigned nr_held;
+	/* an unusable chain was pushed back after the first held one: the held
+	 * chains are no longer the ring's last pops (quiesce cannot unpop) */
+	bool held_gap;
 	unsigned held_iovs;
 	uint64_t held_bytes;
 	struct iovec held_iov[RX_IOV_MAX + 1024];	/* a last chain may overshoot */
@@ -169,6 +173,7 @@ static int rx_topup(struct virtio_net *n, size_t need, bool *pushed)
 			/* No room even for the header: hand it back unused. */
 			vq_push(vq, q->head, 0);
 			*pushed = true;
+			n->held_gap = n->nr_held > 0;
 			continue;
 		}
 		struct rx_chain *c = &n->held[n->nr_held++];
@@ -242,6 +247,8 @@ static void rx_forget(struct virtio_net *n, unsigned k)
 		n->held_bytes -= n->held[i].len;
 	memmove(n->held, n->held + k, (n->nr_held - k) * sizeof(n->held[0]));
 	n->nr_held -= k;
+	if (n->nr_held == 0)
+		n->held_gap = false;
 	memmove(n->held_iov, n->held_iov + first, (n->held_iovs - first) * sizeof(struct iovec));
 	n->held_iovs -= first;
 	for (unsigned i = 0; i < n->nr_held; i++)
@@ -661,6 +668,7 @@ static void net_reset(struct virtio_dev *vdev)
 
 	/* Held chains and a blocked transmit chain belong to the old rings. */
 	n->nr_held = 0;
+	n->held_gap = false;
 	n->held_iovs = 0;
 	n->held_bytes = 0;
 	n->tx_blocked = false;
@@ -672,6 +680,83 @@ static void net_reset(struct virtio_dev *vdev)
 	n->bounce_len = 0;
 	n->status &= VIRTIO_NET_S_LINK_UP;
 	apply_offloads(n, 0);
+}
+
+/* quiesce: for a snapshot or a migration. Held receive chains go back to
+ * the ring (popped again here or on the destination); a transmit chain
+ * waiting for the back end goes back too; a delayed transmit interrupt is
+ * sent now. A frame waiting in the bounce buffer is part of the state. */
+static void net_quiesce(struct virtio_dev *vdev)
+{
+	struct virtio_net *n = vdev->priv;
+	struct virtqueue *rxq = &vdev->vqs[VIRTIO_NET_RXQ], *txq = &vdev->vqs[VIRTIO_NET_TXQ];
+
+	if (n->held_gap) {
+		/* not the ring's last pops (a hostile or odd driver): return
+		 * them empty, as a NIC that dropped nothing into them */
+		for (unsigned i = 0; i < n->nr_held; i++)
+			vq_push(rxq, n->held[i].head, 0);
+		virtio_queue_done(vdev, VIRTIO_NET_RXQ);
+	} else {
+		for (unsigned i = 0; i < n->nr_held; i++)
+			vq_unpop(rxq);
+	}
+	n->nr_held = 0;
+	n->held_gap = false;
+	n->held_iovs = 0;
+	n->held_bytes = 0;
+	if (n->tx_blocked) {
+		vq_unpop(txq);
+		n->tx_blocked = false;
+	}
+	if (n->tx_irq_armed) {
+		struct itimerspec off = { 0 };
+		timerfd_settime(n->tx_irq_fd, 0, &off, NULL);
+		n->tx_irq_armed = false;
+		if (txq->enabled && vq_should_notify(txq))
+			vdev->signal_queue(vdev, VIRTIO_NET_TXQ);
+	}
+}
+
+/* State, after the transport's part: MAC (the driver may have set it),
+ * status, the receive offloads in force (the driver may have changed them
+ * through the control queue), and a received frame still waiting for
+ * buffers: u8 mac[6], u16 status, u32 offloads, u32 len + frame. */
+static int net_save(struct virtio_dev *vdev, struct buf *out)
+{
+	struct virtio_net *n = vdev->priv;
+
+	buf_append(out, n->mac, 6);
+	buf_put_u16(out, n->status);
+	buf_put_u32(out, n->offloads);
+	buf_put_u32(out, (uint32_t)n->bounce_len);
+	buf_append(out, n->bounce, n->bounce_len);
+	return out->failed ? -ENOMEM : 0;
+}
+
+static int net_load(struct virtio_dev *vdev, struct buf_reader *r)
+{
+	struct virtio_net *n = vdev->priv;
+	uint8_t mac[6];
+	uint16_t status;
+	uint32_t off, blen;
+
+	if (!buf_get(r, mac, 6) || (mac[0] & 1) || !buf_get_u16(r, &status) ||
+	    (status & ~(VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE)) || !buf_get_u32(r, &off) ||
+	    (off & ~(NET_OFF_CSUM | NET_OFF_TSO4 | NET_OFF_TSO6 | NET_OFF_TSO_ECN)) ||
+	    !buf_get_u32(r, &blen) || blen > HDR_LEN + NET_FRAME_MAX ||
+	    (blen != 0 && blen <= HDR_LEN) || !buf_get(r, n->bounce, blen))
+		return -EINVAL;
+	/* only offloads the driver negotiated can be in force */
+	if (off & ~offloads_of(vdev->driver_features))
+		return -EINVAL;
+	memcpy(n->mac, mac, 6);
+	n->status = status;
+	n->bounce_len = blen;
+	n->offloads = ~0u;	/* unknown: the back end is told in any case */
+	if (apply_offloads(n, off) < 0)
+		return -EINVAL;
+	return 0;
 }
 
 static void net_destroy(struct virtio_dev *vdev)
@@ -698,6 +783,9 @@ static const struct virtio_dev_ops net_ops = {
 	.reset = net_reset,
 	.driver_ok = net_driver_ok,
 	.destroy = net_destroy,
+	.quiesce = net_quiesce,
+	.save = net_save,
+	.load = net_load,
 };
 
 int virtio_net_create(struct netdev *nd, struct ev_loop *loop, struct virtio_dev **out,
@@ -774,14 +862,38 @@ void virtio_net_set_link(struct virtio_dev *vdev, bool up)
 	pthread_mutex_unlock(&vdev->lock);
 }
 
+/* A RARP request from the guest's MAC (what QEMU sends for a guest that
+ * cannot announce itself): switches and bridges learn where the MAC is now. */
+static void send_rarp(struct virtio_net *n)
+{
+	uint8_t f[HDR_LEN + 60] = { 0 };
+	uint8_t *e = f + HDR_LEN;
+	static const uint8_t arp_hdr[8] = { 0, 1, 0x08, 0, 6, 4, 0, 3 };	/* reverse request */
+
+	memset(e, 0xff, 6);
+	memcpy(e + 6, n->mac, 6);
+	e[12] = 0x80;	/* ethertype 0x8035: RARP */
+	e[13] = 0x35;
+	memcpy(e + 14, arp_hdr, 8);
+	memcpy(e + 22, n->mac, 6);	/* sender */
+	memcpy(e + 32, n->mac, 6);	/* target */
+	size_t off = n->nd->vnet_hdr ? 0 : HDR_LEN;
+	if (write(n->nd->fd, f + off, sizeof(f) - off) < 0) {
+		/* a full or broken back end: the guest's own traffic will do */
+	}
+}
+
 void virtio_net_announce(struct virtio_dev *vdev)
 {
 	struct virtio_net *n = vdev->priv;
 
 	pthread_mutex_lock(&vdev->lock);
-	if (has(n, VIRTIO_NET_F_GUEST_ANNOUNCE) && has(n, VIRTIO_NET_F_CTRL_VQ)) {
+	if (has(n, VIRTIO_NET_F_GUEST_ANNOUNCE) && has(n, VIRTIO_NET_F_CTRL_VQ) &&
+	    (vdev->status & VIRTIO_STATUS_DRIVER_OK)) {
 		n->status |= VIRTIO_NET_S_ANNOUNCE;
 		config_changed(n);
+	} else {
+		send_rarp(n);
 	}
 	pthread_mutex_unlock(&vdev->lock);
 }

@@ -80,8 +80,10 @@ int virtio_net_create(struct netdev *nd, struct ev_loop *loop, struct virtio_dev
  * interrupt tells it). Any thread. */
 void virtio_net_set_link(struct virtio_dev *vdev, bool up);
 
-/* virtio_net_announce: ask the guest to announce itself (gratuitous ARP and
- * neighbour advertisements) if its driver can, e.g. after a migration. */
+/* virtio_net_announce: after a migration or a restore, make the network
+ * learn where the guest's MAC is now: the guest announces itself (gratuitous
+ * ARP and neighbour advertisements) if its driver can, else we send a RARP
+ * from its MAC, as QEMU does. */
 void virtio_net_announce(struct virtio_dev *vdev);
 
 void virtio_net_get_stats(struct virtio_dev *vdev, struct virtio_net_stats *out);
