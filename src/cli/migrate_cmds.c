@@ -174,7 +174,11 @@ int cmd_migrate(int argc, char **argv)
 		usleep(100000);
 		if (control_path_of(name, path, sizeof(path)) < 0)
 			return VM_EXIT_ERROR;
-		if (control_call(path, "query-migrate", NULL, &st, 5000, &err) < 0) {
+		int r = control_call(path, "query-migrate", NULL, &st, 5000, &err);
+		if (r == -ETIMEDOUT) {
+			continue;	/* busy (the stop-and-copy): ask again */
+		}
+		if (r < 0) {
 			/* the monitor ended: it does so only after a migration succeeded */
 			printf("Migration: the source VM has ended\n");
 			return 0;

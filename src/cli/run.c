@@ -447,6 +447,10 @@ int cmd_migrate_receive(int argc, char **argv)
 	}
 	close(kvm_fd);
 	status = run_machine(migrate_in_config(m), &machine_args, ENGINE_KVM);
+	/* the VM could not be built here (a bridge, a disk): the source,
+	 * still waiting for "accept", learns why and keeps its guest */
+	if (status == VM_EXIT_ERROR)
+		migrate_in_refuse(m, log_last_error());
 	migrate_in_free(m);
 	return status;
 }

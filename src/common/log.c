@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 static enum log_level log_level = LOG_INFO;
+static char last_error[1024];
 
 void log_set_level(enum log_level level)
 {
@@ -31,5 +32,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
+	if (level == LOG_ERROR)
+		snprintf(last_error, sizeof(last_error), "%s", line + 7);	/* without "domus: " */
 	fprintf(stderr, "%s%s", line, isatty(STDERR_FILENO) ? "\r\n" : "\n");
+}
+
+const char *log_last_error(void)
+{
+	return last_error;
 }

@@ -4,7 +4,9 @@
  * reader can tell what is there and check each size against this kernel's
  * structure. The order of KVM_SET_* on load follows what KVM needs: the
  * general registers and XSAVE, XCRs, then the special registers (CR4 before
- * features that depend on it), MSRs, MP state, local APIC, events last. */
+ * features that depend on it), MSRs, MP state, local APIC (then the TSC
+ * deadline MSR, which only a local APIC in TSC-deadline mode takes), events
+ * last. */
 #include "kvmstate.h"
 
 #include <errno.h>
@@ -17,6 +19,8 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+
+#define MSR_TSC_DEADLINE 0x000006e0
 
 enum rec {
 	REC_REGS = 1,
@@ -52,7 +56,7 @@ static const uint32_t msr_wanted[] = {
 	0xc0000103,	/* TSC_AUX */
 	0x000001a0,	/* MISC_ENABLE */
 	0x00000277,	/* PAT */
-	0x000006e0,	/* TSC_DEADLINE */
+	MSR_TSC_DEADLINE,
 	0x00000048,	/* SPEC_CTRL */
 	0x0000017a,	/* MCG_STATUS */
 	0x0000017b,	/* MCG_CTL */
@@ -218,6 +222,8 @@ int kvmstate_load_vcpu(int fd, unsigned id, const void *data, size_t len, uint32
 	static const enum rec order[] = { REC_REGS, REC_XSAVE, REC_FPU, REC_XCRS, REC_SREGS,
 					  REC_MSRS, REC_MP_STATE, REC_LAPIC, REC_EVENTS,
 					  REC_DEBUGREGS };
+	struct kvm_msr_entry deadline = { 0 };
+	bool has_deadline = false;
 
 	if (version != KVMSTATE_VCPU_VERSION)
 		return err_set(err, ENOTSUP, "vCPU %u state version %u (this domus reads %u)", id,
@@ -266,6 +272,19 @@ int kvmstate_load_vcpu(int fd, unsigned id, const void *data, size_t len, uint32
 				return err_set(err, EINVAL, "vCPU %u state: MSR count %u, %u present",
 					       id, said, n);
 			}
+			/* TSC_DEADLINE waits for the local APIC: KVM ignores it
+			 * unless the APIC timer is in TSC-deadline mode, which
+			 * KVM_SET_LAPIC sets (and then clears the deadline). Lost,
+			 * the guest's next timer interrupt would never come. */
+			for (uint32_t i = 0; i < n; i++) {
+				if (m->entries[i].index != MSR_TSC_DEADLINE)
+					continue;
+				deadline = m->entries[i];
+				has_deadline = true;
+				m->entries[i] = m->entries[n - 1];
+				m->nmsrs = --n;
+				break;
+			}
 			res = ioctl(fd, KVM_SET_MSRS, m);
 			if (res >= 0 && (uint32_t)res != n) {
 				uint32_t bad = m->entries[res].index;
@@ -279,6 +298,15 @@ int kvmstate_load_vcpu(int fd, unsigned id, const void *data, size_t len, uint32
 		free(copy);
 		if (res < 0)
 			return err_setsys(err, errno, "vCPU %u state: setting %s", id, rec_name[w]);
+		if (w == REC_LAPIC && has_deadline) {
+			struct {
+				struct kvm_msrs h;
+				struct kvm_msr_entry e;
+			} one = { .h.nmsrs = 1, .e = deadline };
+			if (ioctl(fd, KVM_SET_MSRS, &one) != 1)
+				return err_set(err, EINVAL, "vCPU %u state: this KVM refuses the "
+							    "TSC deadline", id);
+		}
 	}
 	return 0;
 }

@@ -159,6 +159,9 @@ struct migrate_out {
 	bool thread_running;
 	bool finished;		/* done or failed: nothing more will happen */
 	bool paused;		/* failed with the outcome unknown: the guest stays paused */
+	bool sock_watched;	/* awaiting "started" from the loop */
+	double t_pause, t_sent, t_ready;	/* the stop-and-copy's steps */
+	uint64_t last_round;	/* pages sent with the guest stopped */
 	_Atomic bool cancel;
 	struct stream tx, rx;
 	uint64_t *bitmap;
@@ -392,6 +395,20 @@ static void fail_resume(struct migrate_out *m, bool paused, const char *msg)
 	}
 }
 
+/* (Re)arm the migration's timer: (handler) in (secs) seconds. */
+static void arm_timer(struct migrate_out *m, int secs, ev_cb handler)
+{
+	struct itimerspec its = { .it_value = { .tv_sec = secs } };
+
+	if (m->tfd < 0)
+		m->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	else
+		ev_del(m->loop, m->tfd);
+	if (m->tfd < 0 || timerfd_settime(m->tfd, 0, &its, NULL) < 0 ||
+	    ev_add(m->loop, m->tfd, EPOLLIN, handler, m) < 0)
+		handler(m->loop, -1, 0, m);	/* no timer: at once */
+}
+
 static void on_post_migrate(struct ev_loop *loop, int fd, uint32_t events, void *arg)
 {
 	(void)fd;
@@ -400,14 +417,81 @@ static void on_post_migrate(struct ev_loop *loop, int fd, uint32_t events, void 
 	ev_stop(loop, VM_EXIT_MIGRATED);
 }
 
-static void post_migrate_timer(struct migrate_out *m)
+/* after_go: the destination's answer to "go" (r: expect_msg's). */
+static void after_go(struct migrate_out *m, int r, struct err *err)
 {
-	struct itimerspec its = { .it_value = { .tv_sec = 3 } };
+	/* the answer's timer is done with (a level-triggered timerfd left
+	 * readable would spin the loop) */
+	if (m->tfd >= 0)
+		ev_del(m->loop, m->tfd);
+	if (m->sock_watched) {
+		ev_del(m->loop, m->sock);
+		m->sock_watched = false;
+	}
+	if (r == -EPROTO || r == -EPIPE) {
+		/* The destination failed, or its end closed without "started":
+		 * it sends that before any vCPU runs and keeps the connection
+		 * open until then, so the guest did not run there. */
+		fail_resume(m, true, err->msg);
+		return;
+	}
+	if (r < 0) {
+		/* Silence: "go" may have arrived and the guest may run there.
+		 * Two copies must never run: it stays paused here, as libvirt
+		 * leaves a source whose destination it lost; the administrator
+		 * resumes or destroys it (domus resume / destroy). */
+		struct err e = { 0 };
+		vm_dirty_log(m->vm, false, &e);
+		snprintf(m->err.msg, sizeof(m->err.msg),
+			 "%.300s after the switch-over: the guest is paused here and may be running "
+			 "on the destination (resume it here only if it is not)", err->msg);
+		log_error("migrate: %s", m->err.msg);
+		m->paused = true;
+		atomic_store(&m->state, MIG_FAILED);
+		m->t_end = now_ms();
+		m->finished = true;
+		return;
+	}
+	double t_end = now_ms();
+	m->downtime_ms = t_end - m->t_pause;
+	m->t_end = t_end;
+	m->remaining = 0;
+	atomic_store(&m->state, MIG_COMPLETED);
+	/* The guest runs at the destination; this VM stays paused a moment so
+	 * `domus migrate` can read the outcome (query-migrate ends it at
+	 * once), as QEMU's source waits in "postmigrate". */
+	arm_timer(m, 3, on_post_migrate);
+	log_info("migrate: done in %.0f ms, %u rounds, %llu pages (%llu zero), %.1f MiB sent; "
+		 "downtime %.1f ms (%llu pages in the last round, state sent in %.1f ms, "
+		 "destination ready %.1f ms later, running %.1f ms after that)",
+		 t_end - m->t_start, m->rounds, (unsigned long long)m->pages_sent,
+		 (unsigned long long)m->zero_sent, (double)m->tx.bytes_io / 1048576,
+		 t_end - m->t_pause, (unsigned long long)m->last_round, m->t_sent - m->t_pause,
+		 m->t_ready - m->t_sent, t_end - m->t_ready);
+	m->finished = true;
+}
 
-	m->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (m->tfd < 0 || timerfd_settime(m->tfd, 0, &its, NULL) < 0 ||
-	    ev_add(m->loop, m->tfd, EPOLLIN, on_post_migrate, m) < 0)
-		ev_stop(m->loop, VM_EXIT_MIGRATED);
+static void on_started_reply(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct migrate_out *m = arg;
+	struct err err = { 0 };
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	after_go(m, expect_msg(&m->rx, "started", m->target, &err), &err);
+}
+
+static void on_started_timeout(struct ev_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct migrate_out *m = arg;
+	struct err err = { 0 };
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	err_set(&err, ETIMEDOUT, "%s did not answer for %d s", m->target, IO_TIMEOUT_S);
+	after_go(m, -ETIMEDOUT, &err);
 }
 
 /* On the loop's thread: the pre-copy thread is done; stop and copy. */
@@ -454,47 +538,19 @@ static void on_switchover(struct ev_loop *loop, int fd, uint32_t events, void *a
 		fail_resume(m, true, err.msg);
 		return;
 	}
-	r = expect_msg(&m->rx, "started", m->target, &err);
-	if (r == -EPROTO || r == -EPIPE) {
-		/* The destination failed, or its end closed without "started":
-		 * it sends that before any vCPU runs and keeps the connection
-		 * open until then, so the guest did not run there. */
-		fail_resume(m, true, err.msg);
+	/* The answer is awaited from the loop, so the control socket (domus
+	 * migrate asking for progress) is served meanwhile. */
+	m->t_pause = t_pause;
+	m->t_sent = t_sent;
+	m->t_ready = t_ready;
+	m->last_round = last;
+	if (ev_add(loop, m->sock, EPOLLIN, on_started_reply, m) < 0) {
+		r = expect_msg(&m->rx, "started", m->target, &err);
+		after_go(m, r, &err);
 		return;
 	}
-	if (r < 0) {
-		/* Silence: "go" may have arrived and the guest may run there.
-		 * Two copies must never run: it stays paused here, as libvirt
-		 * leaves a source whose destination it lost; the administrator
-		 * resumes or destroys it (domus resume / destroy). */
-		vm_dirty_log(m->vm, false, &err);
-		snprintf(m->err.msg, sizeof(m->err.msg),
-			 "%.300s after the switch-over: the guest is paused here and may be running "
-			 "on the destination (resume it here only if it is not)", err.msg);
-		log_error("migrate: %s", m->err.msg);
-		m->paused = true;
-		atomic_store(&m->state, MIG_FAILED);
-		m->t_end = now_ms();
-		m->finished = true;
-		return;
-	}
-	double t_end = now_ms();
-	m->downtime_ms = t_end - t_pause;
-	m->t_end = t_end;
-	m->remaining = 0;
-	atomic_store(&m->state, MIG_COMPLETED);
-	/* The guest runs at the destination; this VM stays paused a moment so
-	 * `domus migrate` can read the outcome (query-migrate ends it at
-	 * once), as QEMU's source waits in "postmigrate". */
-	post_migrate_timer(m);
-	log_info("migrate: done in %.0f ms, %u rounds, %llu pages (%llu zero), %.1f MiB sent; "
-		 "downtime %.1f ms (%llu pages in the last round, state sent in %.1f ms, "
-		 "destination ready %.1f ms later, running %.1f ms after that)",
-		 t_end - m->t_start, m->rounds, (unsigned long long)m->pages_sent,
-		 (unsigned long long)m->zero_sent, (double)m->tx.bytes_io / 1048576,
-		 t_end - t_pause, (unsigned long long)last, t_sent - t_pause, t_ready - t_sent,
-		 t_end - t_ready);
-	m->finished = true;
+	m->sock_watched = true;
+	arm_timer(m, IO_TIMEOUT_S, on_started_timeout);
 }
 
 int migrate_out_start(struct vm *vm, struct ev_loop *loop, const struct migrate_opts *o,
@@ -588,6 +644,8 @@ void migrate_out_free(struct migrate_out *m)
 	migrate_out_cancel(m);
 	stream_close(&m->tx);
 	stream_close(&m->rx);
+	if (m->sock_watched)
+		ev_del(m->loop, m->sock);
 	if (m->sock >= 0)
 		close(m->sock);
 	if (m->evfd >= 0)
@@ -652,6 +710,7 @@ void migrate_out_status(const struct migrate_out *m, struct migrate_status *out)
 
 struct migrate_in {
 	int sock;
+	bool accepted;		/* the VM was built here and the source told so */
 	struct stream rx, tx;
 	struct vmconfig vc;
 	struct vm_incoming inc;
@@ -726,7 +785,8 @@ struct vm_config *migrate_in_config(struct migrate_in *m)
 
 void migrate_in_refuse(struct migrate_in *m, const char *why)
 {
-	send_msg(&m->tx, "refuse", why);
+	if (!m->accepted)
+		send_msg(&m->tx, "refuse", why);
 }
 
 /* (n) pages from (iov) at page (first) of the memfd; 0 or -1 (errno). */
@@ -836,8 +896,12 @@ static int in_ram_cb(void *arg, struct vm *vm, struct stream *s, const struct se
 static int in_load(void *arg, struct vm *vm, struct err *err)
 {
 	struct migrate_in *m = arg;
-	int r = vmstate_load(vm, &m->rx, in_ram_cb, m, err);
+	int r = send_msg(&m->tx, "accept", NULL);
 
+	if (r < 0)
+		return err_setsys(err, -r, "the source went away");
+	m->accepted = true;
+	r = vmstate_load(vm, &m->rx, in_ram_cb, m, err);
 	if (r < 0) {
 		send_msg(&m->tx, "fail", err->msg);
 		return r;
@@ -896,11 +960,8 @@ int migrate_in_check_cpu(struct migrate_in *m, int kvm_fd, struct err *err)
 		send_msg(&m->tx, "refuse", err->msg);
 		return r;
 	}
-	r = send_msg(&m->tx, "accept", NULL);
-	if (r < 0) {
-		free(cpuid);
-		return err_setsys(err, -r, "the source went away");
-	}
+	/* "accept" waits until the VM is built (in_load): a missing bridge or
+	 * disk here is then refused before any memory is sent. */
 	m->inc.cpuid = cpuid;
 	m->inc.load = in_load;
 	m->inc.started = in_started;
@@ -927,6 +988,7 @@ int migrate_in_qemu(struct migrate_in *m, struct err *err)
 
 	if (r < 0)
 		return err_setsys(err, -r, "the source went away");
+	m->accepted = true;
 	/* from here the socket carries QEMU's own migration stream */
 	m->vc.cfg.qemu_incoming_fd = m->sock;
 	return 0;

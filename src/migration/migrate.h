@@ -57,13 +57,14 @@ int migrate_in_accept(const char *addr, struct migrate_in **out, struct err *err
 /* migrate_in_config: the machine the source describes. */
 struct vm_config *migrate_in_config(struct migrate_in *m);
 /* migrate_in_check_cpu: read the CPUID section and check this host can run
- * the guest; answers the source either way (refused before any memory is
- * sent). Then fills cfg->incoming. 0 or -errno with (err) set. */
+ * the guest (refused before any memory is sent); then fills cfg->incoming,
+ * whose load() accepts once the VM is built. 0 or -errno with (err) set. */
 int migrate_in_check_cpu(struct migrate_in *m, int kvm_fd, struct err *err);
 /* migrate_in_qemu: a QEMU-engine source: accept, and let the QEMU we start
  * read its migration from the socket (cfg->qemu_incoming_fd). */
 int migrate_in_qemu(struct migrate_in *m, struct err *err);
-/* migrate_in_refuse: tell the source why we give up (before the check). */
+/* migrate_in_refuse: tell the source why we give up, if it still waits for
+ * our answer (before "accept"). */
 void migrate_in_refuse(struct migrate_in *m, const char *why);
 void migrate_in_free(struct migrate_in *m);
 

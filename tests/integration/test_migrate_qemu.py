@@ -47,11 +47,11 @@ def nets(domus, guest, qemu, tmp_path_factory):
        f"ip netns del {src}; ip netns del {dst}")
 
 
-def boot(d, name, ns="", dirty=False):
+def boot(d, name, ns="", dirty=False, extra=""):
     run = f"ip netns exec {ns} " if ns else ""
     cl = f"console=ttyS0 quiet domus.exec={DIRTY if dirty else ''}{COUNTER}"
     return f"""
-        {run}timeout -s KILL 300 domus run --engine qemu --control {d}/{name}.sock \\
+        {run}timeout -s KILL 300 domus run --engine qemu {extra} --control {d}/{name}.sock \\
             --cmdline '{cl}' < /dev/null > {d}/{name}.log 2> {d}/{name}.err &
         pid_{name}=$!
         for i in $(seq 600); do grep -q '^C20' {d}/{name}.log && break; sleep 0.2; done
@@ -80,11 +80,12 @@ def test_qemu_live_migration(nets):
         ip netns exec {dst} timeout -s KILL 300 domus migrate-receive 10.9.1.2:4500 \\
             < /dev/null > {d}/d.log 2>&1 &
         dp=$!
-    """ + boot(d, "s", ns=src) + f"""
+    """ + boot(d, "s", ns=src, extra="--net user,mac=00:16:3e:0b:00:01") + f"""
         ip netns exec {src} domus migrate --live {d}/s.sock 10.9.1.2:4500 > {d}/m.out 2>&1
         echo MIG_ST=$?
         wait $pid_s; echo S_EXIT=$?
         sleep 3; kill -0 $dp && echo DST_ALIVE=1
+        ps -eo args | grep -q '[m]ac=00:16:3e:0b:00:01' && echo DST_NIC=1
         kill $dp; wait $dp
         echo @@mig@@; cat {d}/m.out; echo @@s@@; cat {d}/s.log; echo @@d@@; cat {d}/d.log
         echo @@end@@
@@ -94,6 +95,9 @@ def test_qemu_live_migration(nets):
     assert re.search(r"Migration: completed in \d+ ms, downtime [\d.]+ ms",
                      section(out, "mig")), out[-2000:]
     assert_continues(section(out, "s"), section(out, "d"), "migration")
+    # the NIC came along: the destination's QEMU has it, with its MAC (the
+    # source's has ended)
+    assert "DST_NIC=1" in out, out[-2000:]
 
 
 def test_qemu_migration_destination_gone(nets):
