@@ -143,6 +143,17 @@ static int run_machine(struct vm_config *cfg, struct run_args *a, enum engine_ki
 	sigset_t mask;
 	int status;
 
+	/* Signals become loop events. Blocked before any thread exists (the
+	 * user-mode network's, the vCPUs'), which inherit the mask: a SIGTERM
+	 * taken by another thread would kill domus instead of stopping the VM. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGQUIT);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
 	if (open_disks(cfg, disks, &err) < 0) {
 		log_error("%s", err.msg);
 		return VM_EXIT_ERROR;
@@ -169,14 +180,6 @@ static int run_machine(struct vm_config *cfg, struct run_args *a, enum engine_ki
 		cfg->disks = disks;
 	}
 
-	/* Signals become loop events; the vCPU threads inherit the mask. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
-	signal(SIGPIPE, SIG_IGN);
 
 	status = VM_EXIT_ERROR;
 	ctx.loop = ev_loop_new();

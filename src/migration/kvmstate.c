@@ -299,11 +299,14 @@ int kvmstate_load_vcpu(int fd, unsigned id, const void *data, size_t len, uint32
 		if (res < 0)
 			return err_setsys(err, errno, "vCPU %u state: setting %s", id, rec_name[w]);
 		if (w == REC_LAPIC && has_deadline) {
-			struct {
-				struct kvm_msrs h;
-				struct kvm_msr_entry e;
-			} one = { .h.nmsrs = 1, .e = deadline };
-			if (ioctl(fd, KVM_SET_MSRS, &one) != 1)
+			struct kvm_msrs *one = calloc(1, sizeof(*one) + sizeof(deadline));
+			if (one == NULL)
+				return err_set(err, ENOMEM, "out of memory");
+			one->nmsrs = 1;
+			one->entries[0] = deadline;
+			res = ioctl(fd, KVM_SET_MSRS, one);
+			free(one);
+			if (res != 1)
 				return err_set(err, EINVAL, "vCPU %u state: this KVM refuses the "
 							    "TSC deadline", id);
 		}
