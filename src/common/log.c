@@ -8,7 +8,8 @@
 #include <unistd.h>
 
 static enum log_level log_level = LOG_INFO;
-static char last_error[1024];
+/* per thread: the monitor's thread reads what it logged itself */
+static _Thread_local char last_error[1024];
 
 void log_set_level(enum log_level level)
 {

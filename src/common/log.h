@@ -11,8 +11,8 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 
-/* log_last_error: the last error logged ("" if none), to pass on to a peer
- * (a migration's source learns why the destination gave up). */
+/* log_last_error: the last error this thread logged ("" if none), to pass
+ * on to a peer (a migration's source learns why the destination gave up). */
 const char *log_last_error(void);
 
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -269,7 +269,6 @@ static void *precopy_thread(void *arg)
 {
 	struct migrate_out *m = arg;
 	uint8_t desc[16];
-	struct buf b;
 	int r;
 
 	r = snapshot_put_preamble(m->vm, &m->tx, &m->err);
@@ -281,12 +280,7 @@ static void *precopy_thread(void *arg)
 		r = vm_dirty_log(m->vm, true, &m->err);
 	if (r < 0)
 		goto out;
-	buf_init(&b);
-	buf_put_u64(&b, m->vm->mem.size);
-	buf_put_u32(&b, RAM_ENC_PAGES);
-	buf_put_u32(&b, 0);
-	memcpy(desc, b.data, 16);
-	buf_free(&b);
+	vmstate_ram_desc(desc, m->vm->mem.size, RAM_ENC_PAGES);
 	r = stream_put_section(&m->tx, "ram", RAM_VERSION, desc, 16);
 	mark_all_data(m);
 	uint64_t prev_dirty = UINT64_MAX;

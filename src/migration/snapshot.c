@@ -62,16 +62,16 @@ int snapshot_put_preamble(struct vm *vm, struct stream *s, struct err *err)
 	return r < 0 ? err_setsys(err, -r, "writing the VM state") : 0;
 }
 
-static void ram_desc(uint8_t *d, uint64_t size, uint32_t enc)
+/* A chunk of guest RAM worth writing: untouched memfd ranges are holes
+ * (skipped without reading them), and chunks of zeros are left out too. */
+static bool chunk_has_data(const struct vm *vm, uint64_t off, const uint8_t *p, size_t n)
 {
-	struct buf b;
-
-	buf_init(&b);
-	buf_put_u64(&b, size);
-	buf_put_u32(&b, enc);
-	buf_put_u32(&b, 0);
-	memcpy(d, b.data, 16);
-	buf_free(&b);
+	if (!vm->mem.file_mapped) {
+		off_t data = lseek(vm->mem.fd, (off_t)off, SEEK_DATA);
+		if (data < 0 || (uint64_t)data >= off + n)
+			return false;
+	}
+	return !all_zero(p, n);
 }
 
 /* Raw RAM: the bulk data, written with pwrite at its place in the file;
@@ -82,7 +82,7 @@ static int save_ram_raw(struct vm *vm, struct stream *s, int fd, uint64_t *writt
 	uint64_t base;
 	int r;
 
-	ram_desc(d, vm->mem.size, RAM_ENC_RAW);
+	vmstate_ram_desc(d, vm->mem.size, RAM_ENC_RAW);
 	if ((r = stream_put_bulk(s, "ram", RAM_VERSION, d, sizeof(d), vm->mem.size)) < 0 ||
 	    (r = stream_flush(s)) < 0)
 		return r;
@@ -91,13 +91,7 @@ static int save_ram_raw(struct vm *vm, struct stream *s, int fd, uint64_t *writt
 		size_t n = vm->mem.size - off < CHUNK ? (size_t)(vm->mem.size - off) : CHUNK;
 		const uint8_t *p = vm->mem.base + off;
 
-		/* untouched memfd ranges are holes: skip without reading them */
-		if (!vm->mem.file_mapped) {
-			off_t data = lseek(vm->mem.fd, (off_t)off, SEEK_DATA);
-			if (data < 0 || (uint64_t)data >= off + n)
-				continue;
-		}
-		if (all_zero(p, n))
+		if (!chunk_has_data(vm, off, p, n))
 			continue;
 		for (size_t done = 0; done < n;) {
 			ssize_t w = pwrite(fd, p + done, n - done, (off_t)(base + off + done));
@@ -130,7 +124,7 @@ static int save_ram_zstd(struct vm *vm, struct stream *s, uint64_t *written)
 	}
 	ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, 1);
 	ZSTD_CCtx_setParameter(cc, ZSTD_c_checksumFlag, 1);
-	ram_desc(d, vm->mem.size, RAM_ENC_ZSTD);
+	vmstate_ram_desc(d, vm->mem.size, RAM_ENC_ZSTD);
 	if ((r = stream_put_section(s, "ram", RAM_VERSION, d, sizeof(d))) < 0)
 		goto done;
 	for (uint64_t off = 0; off < vm->mem.size; off += CHUNK) {
@@ -138,12 +132,7 @@ static int save_ram_zstd(struct vm *vm, struct stream *s, uint64_t *written)
 		const uint8_t *p = vm->mem.base + off;
 		size_t z;
 
-		if (!vm->mem.file_mapped) {
-			off_t data = lseek(vm->mem.fd, (off_t)off, SEEK_DATA);
-			if (data < 0 || (uint64_t)data >= off + n)
-				continue;
-		}
-		if (all_zero(p, n))
+		if (!chunk_has_data(vm, off, p, n))
 			continue;
 		z = ZSTD_compress2(cc, out + 12, cap - 12, p, n);
 		if (ZSTD_isError(z)) {

@@ -174,6 +174,18 @@ int vmconfig_read(struct stream *s, struct vmconfig *out, struct err *err)
 	return vmconfig_load(sec.data, sec.len, sec.version, out, err);
 }
 
+void vmstate_ram_desc(uint8_t d[16], uint64_t size, uint32_t enc)
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_put_u64(&b, size);
+	buf_put_u32(&b, enc);
+	buf_put_u32(&b, 0);
+	memcpy(d, b.data, 16);
+	buf_free(&b);
+}
+
 /* --- the VM's parts ------------------------------------------------------------------ */
 
 /* The virtio transports in a fixed order, with their section names. */

@@ -64,6 +64,9 @@ int vmstate_read_cpuid(struct stream *s, int kvm_fd, struct kvm_cpuid2 **out, st
 #define RAM_ENC_ZSTD	1
 #define RAM_ENC_PAGES	2
 
+/* vmstate_ram_desc: the "ram" section's 16-byte descriptor. */
+void vmstate_ram_desc(uint8_t d[16], uint64_t size, uint32_t enc);
+
 /* How a loader takes guest RAM sections: (cb) gets each "ram", "ramz" or
  * "pages" section (with the stream positioned after its descriptor); 0 or -errno
  * with (err) set. */
